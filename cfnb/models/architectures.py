@@ -1,0 +1,153 @@
+"""Reference architectures. Every classifier named ``*GAP*`` ends in global average pooling + one linear layer,
+the structure Mirror-CFE needs: ``features(x)`` is the spatial map before pooling and ``head`` the linear layer."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class GAPClassifier(nn.Module):
+    """CNN whose logits are ``head(features(x).mean((2, 3)))``.
+
+    Args:
+        in_channels: image channels (1 for MNIST, 3 for faces and coloured digits).
+        num_classes: outputs of the linear head (classes, or attributes for multi-label use).
+        widths: channels of each stage; every stage after the first halves the resolution, and a last 3x3 block
+            at the final width follows.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, width in enumerate(widths):
+            layers.append(_conv_block(cin, width, stride=1 if i == 0 else 2))
+            cin = width
+        layers.append(_conv_block(cin, cin))  # one more stage at the final resolution widens the receptive field
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, num_classes)
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Spatial feature map (N, D, h, w) before global average pooling."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+class LeNetClassifier(nn.Module):
+    """LeNet-style CNN (two 5x5 convs with max-pooling, FC 256, dropout 0.5), as the oracle in C3LT.
+
+    A different architecture from ``GAPClassifier`` on purpose: an independent judge of counterfactuals.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        side = image_size // 4
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(64 * side * side, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, num_classes)
+        )
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.body(x))
+
+
+class ConvVAE(nn.Module):
+    """Convolutional VAE for 28x28 images; ``encode``/``decode`` make it a generator for GCI's latent method.
+
+    Args:
+        latent_dim: size of the latent code.
+        channels: image channels.
+    """
+
+    def __init__(self, latent_dim: int = 16, channels: int = 1, hidden: int = 128):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.channels = channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, 32, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, hidden), nn.LeakyReLU(0.2),
+        )
+        self.to_mean = nn.Linear(hidden, latent_dim)
+        self.to_logvar = nn.Linear(hidden, latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 7 * 7), nn.ReLU(),
+            nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid(),
+        )
+
+    def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance, each (N, latent_dim)."""
+        hidden = self.encoder(x)
+        return self.to_mean(hidden), self.to_logvar(hidden)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean (N, latent_dim): the deterministic code a counterfactual search starts from."""
+        return self.encode_distribution(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, 28, 28) in [0, 1] from codes (N, latent_dim)."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+class AttributeEditor(nn.Module):
+    """Attribute-conditioned encoder-decoder in the spirit of AttGAN, for 64x64 RGB faces.
+
+    ``encode(x)`` gives a content map that should not carry the attributes; ``decode(content, attributes)`` draws
+    the face with the (continuous, 0..1) attributes asked for; ``edit(x, attributes)`` does both. One skip connection
+    at 32x32 keeps the identity details, as in AttGAN.
+    """
+
+    def __init__(self, num_attributes: int, attribute_names: list[str] | None = None, width: int = 32):
+        super().__init__()
+        w = width
+        self.num_attributes = num_attributes
+        self.attribute_names = list(attribute_names or [f"attr{i}" for i in range(num_attributes)])
+        self.enc1 = nn.Sequential(nn.Conv2d(3, w, 4, 2, 1), nn.BatchNorm2d(w), nn.LeakyReLU(0.2))          # 32
+        self.enc2 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2))  # 16
+        self.enc3 = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2))  # 8
+        a = num_attributes
+        self.dec3 = nn.Sequential(nn.ConvTranspose2d(4 * w + a, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.ReLU())  # 16
+        self.dec2 = nn.Sequential(nn.ConvTranspose2d(2 * w + a, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU())  # 32
+        self.dec1 = nn.Sequential(nn.ConvTranspose2d(2 * w + a, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
+                                  nn.Conv2d(w, 3, 3, 1, 1), nn.Sigmoid())  # 64
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Content (deep map at 8x8, skip map at 32x32) for ``decode``."""
+        skip = self.enc1(x)
+        return self.enc3(self.enc2(skip)), skip
+
+    @staticmethod
+    def _tile(attributes: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return attributes[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+
+    def decode(self, content: tuple[torch.Tensor, torch.Tensor], attributes: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, 64, 64) in [0, 1] drawn from ``content`` with ``attributes`` (N, K) in [0, 1]."""
+        deep, skip = content
+        h = self.dec3(torch.cat([deep, self._tile(attributes, deep)], 1))
+        h = self.dec2(torch.cat([h, self._tile(attributes, h)], 1))
+        return self.dec1(torch.cat([h, skip, self._tile(attributes, h)], 1))
+
+    def edit(self, images: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        """Redraw ``images`` with ``attributes`` (N, K): keeps the face, changes the attributes asked for."""
+        return self.decode(self.encode(images), attributes)
+
+    def forward(self, images: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        return self.edit(images, attributes)
