@@ -151,3 +151,23 @@ class AttributeEditor(nn.Module):
 
     def forward(self, images: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
         return self.edit(images, attributes)
+
+
+class FeatureDecoder(nn.Module):
+    """Feature-map-to-image decoder: (D, h, w) -> (C, h·2^u, w·2^u) through ``u`` upsampling stages."""
+
+    def __init__(self, feature_channels: int, image_channels: int, upsamplings: int, width: int = 64):
+        super().__init__()
+        self.feature_channels, self.image_channels, self.upsamplings = feature_channels, image_channels, upsamplings
+        self.width = width
+        layers: list[nn.Module] = [nn.Conv2d(feature_channels, 2 * width, 3, 1, 1), nn.BatchNorm2d(2 * width), nn.ReLU()]
+        channels = 2 * width
+        for i in range(upsamplings):
+            out = max(width // (2 ** i), 16)
+            layers += [nn.ConvTranspose2d(channels, out, 4, 2, 1), nn.BatchNorm2d(out), nn.ReLU()]
+            channels = out
+        layers += [nn.Conv2d(channels, image_channels, 3, 1, 1), nn.Sigmoid()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.net(feature_map)

@@ -1,0 +1,125 @@
+"""The batched optimisation loop shared by the optimising methods.
+
+One loop over (N, ...) parameters with per-sample early stopping: a sample whose target wins by the margin is
+frozen at that step (its gradient is masked and its value recorded), the loop ends when all are done, when
+``steps`` run out, or when ``should_stop()`` says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+Progress = Callable[[int, int], None]
+StopFlag = Callable[[], bool]
+
+
+@dataclass
+class StepOutcome:
+    """What the caller's objective returns for one step.
+
+    Attributes:
+        loss: (N,) per-sample loss to minimise.
+        done: (N,) bool, samples that met their stopping rule at the current parameters.
+    """
+
+    loss: torch.Tensor
+    done: torch.Tensor
+
+
+@dataclass
+class OptimisationResult:
+    params: torch.Tensor
+    steps_used: torch.Tensor
+    done: torch.Tensor
+    cancelled: bool
+    snapshots: list[torch.Tensor]
+
+
+def margin(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample logit margin: target logit minus the largest other logit (positive when the target wins)."""
+    target_logit = logits.gather(1, target[:, None]).squeeze(1)
+    others = logits.scatter(1, target[:, None], float("-inf"))
+    return target_logit - others.amax(1)
+
+
+def run_batched(
+    initial: torch.Tensor,
+    objective: Callable[[torch.Tensor], StepOutcome],
+    *,
+    steps: int,
+    lr: float,
+    optimiser: str = "adam",
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
+    snapshot_every: int = 0,
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> OptimisationResult:
+    """Minimise ``objective`` over a batch of parameters with per-sample early stopping.
+
+    Args:
+        initial: (N, ...) starting parameters (copied; not modified).
+        objective: maps the current parameters to per-sample losses and done flags.
+        steps: maximum number of steps.
+        lr: step size.
+        optimiser: ``"adam"`` or ``"sgd"``, or ``"sign"`` (signed-gradient steps, as in PGD).
+        progress: called as ``progress(done_steps, steps)`` about 20 times per run.
+        should_stop: polled every step; returning True ends the loop with what it has.
+        snapshot_every: if > 0, keep a copy of the parameters every that many steps (for trajectories).
+        project: applied to the parameters after every step (e.g. clamping to a valid range).
+
+    Returns:
+        The final parameters (each sample at its stopping step), steps used per sample, which samples met their
+        rule, whether it was cancelled, and the snapshots.
+    """
+    params = initial.detach().clone().requires_grad_(True)
+    n = params.shape[0]
+    frozen = torch.zeros(n, dtype=torch.bool, device=params.device)
+    steps_used = torch.full((n,), steps, dtype=torch.long, device=params.device)
+    final = params.detach().clone()
+    opt = torch.optim.Adam([params], lr=lr) if optimiser == "adam" else torch.optim.SGD([params], lr=lr) if optimiser == "sgd" else None
+    if opt is None and optimiser != "sign":
+        raise ValueError(f"unknown optimiser {optimiser!r}; use 'adam', 'sgd' or 'sign'")
+    snapshots: list[torch.Tensor] = [params.detach().clone()] if snapshot_every else []
+    report_every = max(1, steps // 20)
+    cancelled = False
+    executed = 0
+    shape = (n,) + (1,) * (params.ndim - 1)
+    for step in range(steps):
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
+        executed = step + 1
+        outcome = objective(params)
+        newly = outcome.done.detach() & ~frozen
+        if newly.any():
+            final[newly] = params.detach()[newly]
+            steps_used[newly] = step
+            frozen |= newly
+        if bool(frozen.all()):
+            break
+        active = (~frozen).to(outcome.loss.dtype)
+        grad, = torch.autograd.grad((outcome.loss * active).sum(), params)
+        grad = grad * (~frozen).view(shape).to(grad.dtype)
+        if opt is None:
+            with torch.no_grad():
+                params -= lr * grad.sign()
+        else:
+            params.grad = grad
+            opt.step()
+        if project is not None:
+            with torch.no_grad():
+                params.copy_(project(params))
+        with torch.no_grad():  # Adam's momentum moves frozen samples: pin them to their recorded value
+            params[frozen] = final[frozen]
+        if snapshot_every and (step + 1) % snapshot_every == 0:
+            snapshots.append(params.detach().clone())
+        if progress is not None and (step + 1) % report_every == 0:
+            progress(step + 1, steps)
+    still = ~frozen
+    final[still] = params.detach()[still]
+    steps_used[still] = executed
+    if progress is not None:
+        progress(steps, steps)
+    return OptimisationResult(final, steps_used.cpu(), frozen.cpu(), cancelled, snapshots)

@@ -1,0 +1,186 @@
+"""cfnb.explain on tiny models: shapes, determinism, freezing, cancellation, and every bad-input error."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+import cfnb
+from cfnb.results import Counterfactuals
+
+from tiny_models import TinyGAP, TinyGenerator
+
+
+def targets_away(classifier, images):
+    with torch.no_grad():
+        return (classifier(images).argmax(1) + 1) % 3
+
+
+def test_pixel_flips_and_shapes(tiny_classifier, tiny_images):
+    target = targets_away(tiny_classifier, tiny_images)
+    result = cfnb.explain(tiny_classifier, tiny_images, target, method="pixel", steps=300, lr=0.05, lam=5.0, frames=10)
+    assert isinstance(result, Counterfactuals)
+    assert result.counterfactual.shape == tiny_images.shape
+    assert result.trajectory.shape == (10, *tiny_images.shape)
+    assert result.trajectory_probabilities.shape == (10, 6, 3)
+    assert torch.equal(result.trajectory[0], tiny_images)
+    assert torch.allclose(result.trajectory[-1], result.counterfactual)
+    assert result.valid.all()
+    assert torch.equal(result.prediction, target)
+    assert result.counterfactual.min() >= 0 and result.counterfactual.max() <= 1
+
+
+@pytest.mark.parametrize("method", ["latent", "causal"])
+def test_generator_methods_flip_tiny_model(method, tiny_classifier, tiny_generator, tiny_images):
+    target = targets_away(tiny_classifier, tiny_images)
+    result = cfnb.explain(tiny_classifier, tiny_images, target, method=method, generator=tiny_generator,
+                          steps=150, lr=0.3, lam=5.0, kappa=0.5)
+    assert result.validity >= 0.8
+    assert (result.steps_used <= 150).all()
+
+
+def test_pgd_stays_in_ball(tiny_classifier, tiny_images):
+    target = targets_away(tiny_classifier, tiny_images)
+    result = cfnb.explain(tiny_classifier, tiny_images, target, method="pgd", eps=0.05, steps=20)
+    assert (result.counterfactual - tiny_images).abs().max() <= 0.05 + 1e-6
+
+
+def test_same_seed_same_result(tiny_classifier, tiny_generator, tiny_images):
+    target = targets_away(tiny_classifier, tiny_images)
+    runs = [cfnb.explain(tiny_classifier, tiny_images, target, method="latent", generator=tiny_generator, noise=0.1,
+                         steps=30, seed=7) for _ in range(2)]
+    assert torch.equal(runs[0].counterfactual, runs[1].counterfactual)
+    other = cfnb.explain(tiny_classifier, tiny_images, target, method="latent", generator=tiny_generator, noise=0.1,
+                         steps=30, seed=8)
+    assert not torch.equal(runs[0].counterfactual, other.counterfactual)
+
+
+def test_models_frozen_and_restored(tiny_classifier, tiny_generator, tiny_images):
+    tiny_classifier.train()
+    flags = [p.requires_grad for p in tiny_classifier.parameters()]
+    before = [p.detach().clone() for p in tiny_classifier.parameters()]
+    cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="latent",
+                 generator=tiny_generator, steps=10)
+    assert tiny_classifier.training
+    assert [p.requires_grad for p in tiny_classifier.parameters()] == flags
+    assert all(p.grad is None for p in tiny_classifier.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, tiny_classifier.parameters()))
+    assert tiny_generator.training  # restored to the mode it had (train), not left in eval
+    assert all(p.grad is None for p in tiny_generator.parameters())
+
+
+def test_already_target_returned_unchanged(tiny_classifier, tiny_images):
+    with torch.no_grad():
+        current = tiny_classifier(tiny_images).argmax(1)
+    target = current.clone()
+    target[0] = (current[0] + 1) % 3
+    result = cfnb.explain(tiny_classifier, tiny_images, target, method="pixel", steps=5)
+    assert result.extras["already_target"].tolist() == [False] + [True] * 5
+    assert torch.equal(result.counterfactual[1:], tiny_images[1:])
+    assert result.valid[1:].all() and (result.steps_used[1:] == 0).all()
+
+
+def test_cancel_stops_early_and_progress_reports(tiny_classifier, tiny_images):
+    calls = {"stop": 0}
+    seen = []
+
+    def should_stop() -> bool:
+        calls["stop"] += 1
+        return calls["stop"] > 5
+
+    result = cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="pixel",
+                          steps=1000, lam=1e-6, should_stop=should_stop, progress=lambda d, t: seen.append((d, t)))
+    assert result.settings["cancelled"] is True
+    assert result.steps_used.max() <= 5
+    assert seen and seen[-1][1] == 1000
+
+
+def test_indexing_save_load_and_repr(tmp_path, tiny_classifier, tiny_images):
+    result = cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="pgd", steps=5)
+    one = result[2]
+    assert len(one) == 1 and torch.equal(one.original[0], result.original[2])
+    assert one.trajectory.shape[1] == 1
+    assert len(result[1:4]) == 3
+    path = result.save(tmp_path / "cf.safetensors")
+    loaded = Counterfactuals.load(path)
+    assert torch.equal(loaded.counterfactual, result.counterfactual)
+    assert loaded.settings == result.settings and loaded.method == "pgd"
+    assert torch.equal(loaded.extras["already_target"], result.extras["already_target"])
+    assert "method='pgd'" in repr(result) and "n=6" in repr(result)
+
+
+def test_class_name_target(tiny_classifier, tiny_images):
+    result = cfnb.explain(tiny_classifier, tiny_images, "b", method="pgd", steps=2, class_names=["a", "b", "c"])
+    assert (result.target == 1).all() and result.class_names == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.rand(1, 8, 8), "4 dimensions"),
+    (torch.randint(0, 255, (2, 1, 8, 8)), "floating point"),
+    (torch.rand(2, 1, 8, 8) * 2, "lie in \\[0, 1\\]"),
+    (torch.full((2, 1, 8, 8), float("nan")), "NaN"),
+    (torch.rand(2, 3, 8, 8), "expects 1 channel"),
+    (torch.rand(0, 1, 8, 8), "empty batch"),
+])
+def test_bad_images(images, message, tiny_classifier):
+    with pytest.raises((ValueError, TypeError), match=message):
+        cfnb.explain(tiny_classifier, images, 0, method="pixel")
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"target": 3}, ValueError, "out of range"),
+    ({"target": "zebra", "class_names": ["a", "b", "c"]}, ValueError, "unknown class name"),
+    ({"target": [0, 1]}, ValueError, "2 entries for 6 images"),
+    ({"target": 0, "method": "magic"}, ValueError, "unknown method"),
+    ({"target": 0, "method": "latent"}, TypeError, "needs a generator"),
+    ({"target": 0, "method": "latent", "generator": torch.nn.Linear(2, 2)}, TypeError, "lacks encode, decode"),
+    ({"target": 0, "method": "pixel", "stepz": 3}, TypeError, "no option"),
+    ({"target": 0, "method": "pixel", "steps": -1}, ValueError, "positive int"),
+    ({"target": 0, "method": "mirror", "classifier": torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))},
+     TypeError, "global average pooling"),
+])
+def test_bad_arguments(kwargs, error, message, tiny_classifier, tiny_images):
+    kwargs = dict(kwargs)
+    classifier = kwargs.pop("classifier", tiny_classifier)
+    target = kwargs.pop("target")
+    kwargs.setdefault("method", "pixel")
+    with pytest.raises(error, match=message):
+        cfnb.explain(classifier, tiny_images, target, **kwargs)
+
+
+def test_mirror_without_decoder_explains_how_to_train_one(tiny_classifier, tiny_images):
+    with pytest.raises(TypeError, match="train_decoder"):
+        cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="mirror")
+
+
+def test_mirror_path_reflects_features(tiny_classifier, tiny_images):
+    from cfnb.mirror import train_decoder
+
+    decoder = train_decoder(tiny_classifier, torch.rand(64, 1, 8, 8), epochs=1, log=None)
+    target = targets_away(tiny_classifier, tiny_images)
+    result = cfnb.explain(tiny_classifier, tiny_images, target, method="mirror", decoder=decoder, frames=9, kappa=0.0)
+    pooled, end = result.extras["pooled_start"], result.extras["pooled_end"]
+    head = tiny_classifier.head
+    w = head.weight[target] - head.weight[result.source]
+    b = head.bias[target] - head.bias[result.source]
+    before, after = (pooled * w).sum(1) + b, (end * w).sum(1) + b
+    assert torch.allclose(after, -before, atol=1e-4)  # the full reflection flips the boundary's signed distance
+    assert torch.allclose(result.extras["boundary_k"], torch.full((6,), 0.5), atol=1e-4)
+
+
+def test_images_and_model_on_different_devices_raise(tiny_classifier, tiny_images):
+    meta_images = tiny_images.to("meta")
+    with pytest.raises(ValueError, match="images are on meta but the classifier is on cpu"):
+        cfnb.explain(tiny_classifier, meta_images, 0, method="pixel")
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 5), side=st.sampled_from([4, 8, 12]), frames=st.integers(2, 6))
+def test_shapes_for_any_batch(n, side, frames):
+    classifier = TinyGAP()
+    images = torch.rand(n, 1, side, side, generator=torch.Generator().manual_seed(n * side))
+    result = cfnb.explain(classifier, images, 1, method="pgd", steps=3, frames=frames)
+    assert result.counterfactual.shape == (n, 1, side, side)
+    assert result.trajectory.shape == (frames, n, 1, side, side)
+    assert result.probabilities.shape == (n, 3) and result.valid.shape == (n,)
+    assert torch.allclose(result.probabilities.sum(1), torch.ones(n))
