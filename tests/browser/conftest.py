@@ -457,7 +457,7 @@ class Lab:
 
 
 @pytest.fixture
-def lab(lab_server: LabServer, browser: Any, request: pytest.FixtureRequest) -> Iterator[Lab]:
+def lab(browser: Any, lab_server: LabServer, request: pytest.FixtureRequest) -> Iterator[Lab]:
     context = browser.new_context(viewport=VIEWPORT)
     helper = Lab(lab_server, context.new_page())
     try:
@@ -465,7 +465,10 @@ def lab(lab_server: LabServer, browser: Any, request: pytest.FixtureRequest) -> 
         failed = any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
                      for when in ("setup", "call"))
         if failed:
-            helper.screenshot(f"FAILED-{request.node.name}")
+            path = helper.screenshot(f"FAILED-{request.node.name}")
+            print(f"screenshot of the failure: {path}")
+            print("browser errors:", *helper.errors(), sep="\n  ")
+            print("JupyterLab log (end):", lab_server.log_tail(2000), sep="\n")
         else:
             helper.assert_no_errors()
     finally:
