@@ -374,3 +374,34 @@ def test_models_are_restored_after_the_audit():
     spurious(ChannelZero(), x, ["A"], editor=editor, attributes=torch.zeros(16, 4), counterfactuals=4,
              counterfactual_options={"steps": 5}, progress=False)
     assert editor.training and editor.scale.requires_grad
+
+
+# --- config runner (errors only here; a real run is in test_audit_ground_truth.py) --------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"data": {"name": "colored_mnist"}}', "missing 'classifier'"),
+    ('{"classifier": "x", "data": {"name": "colored_mnist"}, "colour": 1}', r"unknown key\(s\) \['colour'\]"),
+    ('{"classifier": "x", "data": {"name": "imagenet"}}', "'name' is one of colored_mnist, patched_mnist, synth_faces"),
+    ('{"classifier": "x", "data": {"name": "synth_faces", "split": "test"}}', r"not \['split'\]"),
+    ('{"classifier": "x", "data": {"name": "synth_faces"}, "factors": "Smiling"}', "'factors' must be a list"),
+])
+def test_config_errors_are_clear(tmp_path, capsys, text, message):
+    from cfnb.audit.config import run_config
+
+    path = tmp_path / "audit.json"
+    path.write_text(text)
+    assert run_config(path) == 2
+    assert __import__("re").search(message, capsys.readouterr().err)
+
+
+def test_config_with_an_unknown_model_or_missing_file(tmp_path, capsys):
+    from cfnb.audit.config import run_config
+
+    path = tmp_path / "audit.json"
+    path.write_text('{"classifier": "no-such-model", "data": {"name": "colored_mnist"}}')
+    assert run_config(path) == 2
+    assert "no shipped model named 'no-such-model'" in capsys.readouterr().err
+    assert run_config(tmp_path / "missing.json") == 2
+    assert "not found" in capsys.readouterr().err

@@ -59,6 +59,7 @@ class Factor:
             label x factor value); None when the values come from ``factor_values`` or are unknown.
         latent_dims: dims of a generator's latent code that hold this factor, for the counterfactual shares (None:
             the generator's ``factor_dims[name]`` when it has one).
+        value_names: names of the values ``read`` gives (0, 1, ...), for reports.
     """
 
     name: str
@@ -66,6 +67,7 @@ class Factor:
     reference: Intervention | None = None
     read: Callable[..., torch.Tensor] | None = None
     latent_dims: Sequence[int] | None = None
+    value_names: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -174,6 +176,10 @@ class TransformInterventions:
         self.factors = list(factors)
         self.names = names
 
+    def value_names(self) -> dict[str, list[str]]:
+        """Factor -> names of its values, where the factor gives them."""
+        return {f.name: list(f.value_names) for f in self.factors if f.value_names}
+
     def batch(self, images: torch.Tensor, index: torch.Tensor, attributes: torch.Tensor | None = None) -> InterventionBatch:
         cache: dict[Any, torch.Tensor] = {}
         references, edited, values = {}, {}, {}
@@ -191,6 +197,22 @@ class TransformInterventions:
             if factor.read is not None:
                 values[factor.name] = read_values(factor.name, call_with_index(factor.read, images, index), len(images))
         return InterventionBatch(references, edited, values)
+
+
+def card_value(model: Any, key: str) -> Any:
+    """``key`` from the registry card of a shipped model (its ``extra``, then its ``kwargs``), or None."""
+    name = getattr(model, "cfnb_name", None)
+    if not name:
+        return None
+    try:
+        from ..models.registry import read_registry
+
+        card = read_registry().get(name)
+    except (OSError, ValueError):  # an unreadable registry only means "not declared"
+        return None
+    if card is None:
+        return None
+    return card.extra.get(key, card.kwargs.get(key))
 
 
 def read_values(name: str, values: Any, n: int) -> torch.Tensor:
@@ -246,6 +268,10 @@ class EditorInterventions:
         self.attribute_classifier = attribute_classifier
         self.exclusive = groups
 
+    def value_names(self) -> dict[str, list[str]]:
+        """Factor -> names of its values: ``not <attribute>`` (0) and ``<attribute>`` (1)."""
+        return {name: [f"not {name}", name] for name in self.names}
+
     def read_attributes(self, images: torch.Tensor) -> torch.Tensor:
         """(n, K) 0/1 attributes in the editor's order, read by the attribute classifier."""
         reader = self.attribute_classifier
@@ -255,7 +281,7 @@ class EditorInterventions:
                 "over the editor's attributes>, attributes=(N, K) tensor, or data whose batches carry attributes"
             )
         logits = reader(images)
-        reader_names = list(getattr(reader, "attribute_names", None) or [])
+        reader_names = list(getattr(reader, "attribute_names", None) or card_value(reader, "attribute_names") or [])
         if not reader_names:
             if logits.shape[1] != len(self.attribute_names):
                 raise ValueError(f"the attribute classifier gives {logits.shape[1]} outputs without attribute_names; "
@@ -310,7 +336,7 @@ def resolve_factors(factors: Any, editor: nn.Module | None, attribute_classifier
         for name, value in factors.items():
             if isinstance(value, Factor):
                 built.append(value if value.name == name else Factor(name, value.intervene, value.reference,
-                                                                     value.read, value.latent_dims))
+                                                                     value.read, value.latent_dims, value.value_names))
             elif callable(value):
                 built.append(Factor(str(name), value))
             else:

@@ -84,6 +84,7 @@ class AuditReport:
         settings: how the audit was run (JSON-ready).
         seconds: wall-clock time.
         notes: what could not be computed, and why.
+        value_names: factor -> names of its values (0, 1, ...) in the group figures, where known.
     """
 
     classifier: str
@@ -105,6 +106,7 @@ class AuditReport:
     settings: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    value_names: dict[str, list[str]] = field(default_factory=dict)
 
     # --- reading -------------------------------------------------------------------------------------------------
     @property
@@ -164,8 +166,9 @@ class AuditReport:
             group = self.worst_group.get(factor)
             if group is not None and not math.isnan(group["accuracy"].value):
                 overall = f" (overall {self.accuracy.value:.0%})" if self.accuracy is not None else ""
-                lines.append(f"  Worst group by {factor}: label {self._class(group['label'])} with {factor} = "
-                             f"{group['value']}, accuracy {group['accuracy'].value:.0%}{overall}.")
+                lines.append(f"  Worst group by {factor}: label {self._class(group['label'])}, "
+                             f"{self.value_name(factor, group['value'])}: accuracy {group['accuracy'].value:.0%}"
+                             f"{overall}.")
         if self.shortcuts:
             lines.append("Shortcuts found: " + ", ".join(self.shortcuts) + ".")
         elif self.flagged:
@@ -185,6 +188,13 @@ class AuditReport:
         if dominant is not None and not math.isnan(dominant.value):
             text += f", and change it more than anything else in {dominant.value:.0%} of them"
         return text + "."
+
+    def value_name(self, factor: str, value: Any) -> str:
+        """Readable name of a factor's value in the group figures (e.g. ``not Blond_Hair``, ``colour agrees...``)."""
+        names = self.value_names.get(factor)
+        if names and isinstance(value, int) and 0 <= value < len(names):
+            return names[value]
+        return f"{factor} = {value}"
 
     def _class(self, label: Any) -> str:
         if isinstance(label, int) and 0 <= label < len(self.class_names):
@@ -228,6 +238,7 @@ class AuditReport:
             "accuracy": est(self.accuracy), "shares": {k: est(e) for k, e in self.shares.items()},
             "counterfactual_validity": est(self.counterfactual_validity), "flagged": self.flagged,
             "threshold": self.threshold, "settings": self.settings, "seconds": self.seconds, "notes": self.notes,
+            "value_names": self.value_names,
             "gallery": [{"factor": p.factor, "kind": p.kind, "before": png_data_uri(p.before),
                          "after": png_data_uri(p.after), "before_class": p.before_class, "after_class": p.after_class,
                          "before_probability": p.before_probability, "after_probability": p.after_probability,
@@ -263,6 +274,7 @@ class AuditReport:
             accuracy=est(raw["accuracy"]), shares={k: est(e) for k, e in raw["shares"].items()},
             counterfactual_validity=est(raw["counterfactual_validity"]), flagged=raw["flagged"],
             threshold=raw["threshold"], settings=raw["settings"], seconds=raw["seconds"], notes=raw["notes"],
+            value_names=raw.get("value_names", {}),
             gallery=[GalleryPair(g["factor"], g["kind"], image_from_data_uri(g["before"]),
                                  image_from_data_uri(g["after"]), g["before_class"], g["after_class"],
                                  g["before_probability"], g["after_probability"], g["score"]) for g in raw["gallery"]],
@@ -343,7 +355,7 @@ def group_accuracy_chart(report: AuditReport, factor: str | None = None):
     if factor is None or not report.groups.get(factor):
         return go.Figure().update_layout(title="No group figures (they need labels and factor values)")
     rows = [r for r in report.groups[factor] if r["accuracy"] is not None and not math.isnan(r["accuracy"].value)]
-    names = [f"{report._class(r['label'])} / {factor}={r['value']}" for r in rows]
+    names = [f"{report._class(r['label'])} / {report.value_name(factor, r['value'])}" for r in rows]
     worst = report.worst_group.get(factor, {})
     colours = ["#d62728" if (r["label"], r["value"]) == (worst.get("label"), worst.get("value")) else "#4c78a8"
                for r in rows]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 
 from ..engine import class_names_of, frozen
 from ..validation import check_images, expected_channels, model_device
-from .factors import EditorInterventions, TransformInterventions, read_values, resolve_factors
+from .factors import EditorInterventions, TransformInterventions, card_value, read_values, resolve_factors
 from .report import AuditReport, GalleryPair
 from .shares import CounterfactualBatch, editor_counterfactuals, generator_components, generator_counterfactuals
 from .statistics import Estimate, PoissonWeights, RunningCorrelation, RunningMean, TopK, difference
@@ -52,17 +53,10 @@ def _progress_bar(progress: bool | Callable[[int, int], None] | None, total: int
 
 
 def _declared_size(model: Any) -> tuple[int, int] | None:
-    """The image size (H, W) a model declares: ``image_size`` attribute, or its registry card's."""
+    """The image size (H, W) a model declares: its ``image_size`` attribute, or its registry card's."""
     size = getattr(model, "image_size", None)
-    if size is None and getattr(model, "cfnb_name", None):
-        try:
-            from ..models.registry import read_registry
-
-            card = read_registry().get(model.cfnb_name)
-            if card is not None:
-                size = card.extra.get("image_size", card.kwargs.get("image_size"))
-        except Exception:  # the registry is optional here; an unreadable one just means "not declared"
-            size = None
+    if size is None:
+        size = card_value(model, "image_size")
     if size is None:
         return None
     if isinstance(size, int):
@@ -232,7 +226,8 @@ def spurious(
                 with torch.no_grad():
                     original = torch.softmax(classifier(x), 1)
                     if names_of_classes is None:
-                        names_of_classes = class_names_of(classifier, original.shape[1], class_names)
+                        names_of_classes = class_names_of(classifier, original.shape[1],
+                                                          class_names or card_value(classifier, "class_names"))
                     drawn = interventions.batch(x, batch.index, batch_attributes)
                     values = dict(drawn.values)
                     for name, given in batch.factor_values.items():
@@ -273,8 +268,9 @@ def spurious(
         "attribute_classifier": _name_of(attribute_classifier) if attribute_classifier is not None else None,
         "exclusive": getattr(interventions, "exclusive", None),
     }
-    return audit.report(_name_of(classifier), names_of_classes or [], list(expected), done, threshold, min_group,
-                        settings, seconds, notes)
+    report = audit.report(_name_of(classifier), names_of_classes or [], list(expected), done, threshold, min_group,
+                          settings, seconds, notes)
+    return replace(report, value_names=interventions.value_names())
 
 
 def _is_component(name: str, generator: nn.Module | None) -> bool:

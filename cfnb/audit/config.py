@@ -1,0 +1,184 @@
+"""``cfnb audit CONFIG``: run an audit described by a small JSON file and write its HTML report.
+
+The format is described in docs/audits.md; examples live in ``docs/audit-examples/``. In short::
+
+    {
+      "classifier": "colored-mnist-biased",             # a shipped model (see `cfnb models`)
+      "data": {"name": "colored_mnist", "split": "test-shuffled"},
+      "factors": ["colour"],                             # optional: the data set's shortcut / all editor attributes
+      "limit": 1000,
+      "output": "colored-mnist-biased-audit.html"
+    }
+
+Relative paths (``output``, ``json``) are taken from the config file's folder.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DATA_SETS = ("colored_mnist", "patched_mnist", "synth_faces")
+KEYS = {
+    "classifier": "shipped classifier to audit (required)",
+    "data": "data set: {\"name\": one of " + ", ".join(DATA_SETS) + ", and its arguments} (required)",
+    "factors": "factors to audit (default: the data set's shortcut, or every editor attribute)",
+    "editor": "shipped attribute editor for synth_faces (default: faces-editor)",
+    "attribute_classifier": "shipped multi-label model that reads the attributes (default: faces-classifier); "
+                            "\"data\" uses the data set's true attributes",
+    "labels": "attribute that is the label, for synth_faces (default: the classifier card's target_attribute)",
+    "expected": "factors the classifier should rely on (default: the label attribute for synth_faces)",
+    "limit": "audit the first N images",
+    "batch_size": "images per batch (default 256)",
+    "counterfactuals": "how many images also get a counterfactual (default 64)",
+    "counterfactual_options": "options for cfnb.explain, e.g. {\"steps\": 100}",
+    "bootstrap": "bootstrap replicates (default 200)",
+    "seed": "seed of the bootstrap, the interventions and the counterfactuals (default 0)",
+    "threshold": "flip rate at which a factor is flagged (default cfnb.audit.FLAG_THRESHOLD)",
+    "min_group": "smallest group for the worst-group accuracy (default 20)",
+    "gallery": "pairs per factor in the gallery (default 4)",
+    "output": "HTML report to write (default: <config name>.html beside the config)",
+    "json": "also write the report as JSON here (optional)",
+    "progress": "show a progress bar (default true)",
+}
+DATA_KEYS = {
+    "colored_mnist": {"name", "split", "correlation", "seed"},
+    "patched_mnist": {"name", "split", "correlation", "patch_class", "seed"},
+    "synth_faces": {"name", "n", "seed", "correlations", "size"},
+}
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be run; the message says what to fix."""
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Read and check a config file: JSON object, known keys, required keys present.
+
+    Raises:
+        ConfigError: unreadable JSON, unknown or missing keys, a bad data description.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the config must be a JSON object with keys {', '.join(KEYS)}")
+    unknown = sorted(set(config) - set(KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; known keys: {', '.join(KEYS)}")
+    for key in ("classifier", "data"):
+        if key not in config:
+            raise ConfigError(f"{path}: missing {key!r}: {KEYS[key]}")
+    data = config["data"]
+    if not isinstance(data, dict) or data.get("name") not in DATA_SETS:
+        raise ConfigError(f"{path}: 'data' must be an object whose 'name' is one of {', '.join(DATA_SETS)}, got {data!r}")
+    strangers = sorted(set(data) - DATA_KEYS[data["name"]])
+    if strangers:
+        raise ConfigError(f"{path}: data set {data['name']!r} takes {sorted(DATA_KEYS[data['name']])}, not {strangers}")
+    if "factors" in config and not (isinstance(config["factors"], list) and all(isinstance(f, str) for f in config["factors"])):
+        raise ConfigError(f"{path}: 'factors' must be a list of names, got {config['factors']!r}")
+    return config
+
+
+def _load(name: Any, role: str):
+    from ..models import load
+
+    if not isinstance(name, str):
+        raise ConfigError(f"{role!r} must be the name of a shipped model, got {name!r}")
+    try:
+        return load(name)
+    except KeyError as error:
+        raise ConfigError(f"{role}: {error.args[0]}") from None
+
+
+def build(config: dict[str, Any]) -> dict[str, Any]:
+    """Turn a checked config into the arguments of ``cfnb.audit.spurious`` (models loaded, data made)."""
+    from ..data import colored_mnist, patched_mnist, synth_faces
+    from .planted import shortcut_factor, shortcut_generator
+
+    data = dict(config["data"])
+    name = data.pop("name")
+    classifier = _load(config["classifier"], "classifier")
+    seed = int(config.get("seed", 0))
+    arguments: dict[str, Any] = {"classifier": classifier}
+    if name in ("colored_mnist", "patched_mnist"):
+        make = colored_mnist if name == "colored_mnist" else patched_mnist
+        data.setdefault("split", "test-shuffled")
+        dataset = make(**data)
+        factor = shortcut_factor(dataset, seed=seed)
+        wanted = config.get("factors", [factor.name])
+        if wanted != [factor.name]:
+            raise ConfigError(f"{name} has one planted factor, {factor.name!r}; got factors {wanted}")
+        arguments.update(images=dataset.images, labels=dataset.labels, factors=[factor],
+                         generator=shortcut_generator(dataset), expected=config.get("expected", ["shape"]))
+        return arguments
+    correlations = data.pop("correlations", None) or []
+    try:
+        planted = {(source, target): float(p) for source, target, p in correlations}
+    except (TypeError, ValueError):
+        raise ConfigError(f"synth_faces correlations must be a list of [source, target, probability], "
+                          f"got {correlations!r}") from None
+    faces = synth_faces(int(data.pop("n", 2000)), seed=int(data.pop("seed", 12345)), correlations=planted or None,
+                        size=int(data.pop("size", 64)))
+    editor = _load(config.get("editor", "faces-editor"), "editor")
+    reader = config.get("attribute_classifier", "faces-classifier")
+    label = config.get("labels") or _card_value(classifier, "target_attribute")
+    if label is None:
+        raise ConfigError("synth_faces audits need 'labels': the attribute the classifier predicts (e.g. \"Smiling\")")
+    if label not in faces.attribute_names:
+        raise ConfigError(f"'labels' must be one of {faces.attribute_names}, got {label!r}")
+    arguments.update(images=faces.images, labels=faces.attribute(label).long(),
+                     factors=config.get("factors", list(editor.attribute_names)), editor=editor,
+                     expected=config.get("expected", [label]))
+    if reader == "data":
+        arguments["attributes"] = faces.attributes
+    else:
+        arguments["attribute_classifier"] = _load(reader, "attribute_classifier")
+    return arguments
+
+
+def _card_value(model: Any, key: str) -> Any:
+    from .factors import card_value
+
+    return card_value(model, key)
+
+
+def run_config(path: str | Path, out: str | Path | None = None) -> int:
+    """Run the audit described by the JSON config at ``path``; write its HTML report (and JSON if asked).
+
+    Args:
+        path: the config file (see docs/audits.md).
+        out: HTML path overriding the config's ``output``.
+
+    Returns:
+        0 on success, 2 when the config (or the audit it describes) is invalid; the reason goes to stderr.
+    """
+    from .spurious import spurious
+
+    path = Path(path)
+    try:
+        config = read_config(path)
+        arguments = build(config)
+        options = {key: config[key] for key in ("limit", "batch_size", "counterfactuals", "counterfactual_options",
+                                                "bootstrap", "seed", "threshold", "min_group", "gallery",
+                                                "progress") if key in config}
+        report = spurious(**arguments, **options)
+    except (ConfigError, ValueError, TypeError, KeyError) as error:
+        message = error.args[0] if error.args else repr(error)
+        print(f"cfnb audit: {message}", file=sys.stderr)
+        return 2
+    html_path = Path(out) if out is not None else path.parent / config.get("output", path.stem + ".html")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    report.to_html(html_path)
+    print(report.summary())
+    print(f"wrote {html_path}")
+    if "json" in config:
+        json_path = path.parent / config["json"]
+        report.to_json(json_path)
+        print(f"wrote {json_path}")
+    return 0
