@@ -13,13 +13,18 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import proximity_term
-from .optimise import StepOutcome, margin, run_batched
+from .optimise import StepOutcome, jitter, margin, run_batched
 from .problem import MethodOutput, Problem, decode_path, interpolate
 
 
-def latent(problem: Problem, *, steps: int = 100, lr: float = 0.1, lam: float = 0.05, p: float = 1.0,
-           kappa: float = 4.0, prior: float = 0.01, noise: float = 0.0, residual: bool = False) -> MethodOutput:
+def latent(problem: Problem, *, steps: int = 200, lr: float = 0.1, lam: float = 10.0, p: float = 1.0,
+           kappa: float = 8.0, prior: float = 0.01, cycle: float = 10.0, noise: float = 0.0, shift: int = 0,
+           residual: bool = False) -> MethodOutput:
     """GCI over a generator's latent code, starting from the encoder's ``z = E(x)``.
+
+    Defaults are ours, by measurement on mnist-classifier + mnist-vae (docs/benchmarks.md): a large margin and the
+    cycle term raised the oracle's agreement on (label+1)%10 targets from 0.36 (lam 0.05, kappa 4, no cycle) to
+    0.68; a bare flip (kappa 0) fools only the classifier.
 
     Args:
         steps, lr: Adam steps and step size on z'.
@@ -28,7 +33,10 @@ def latent(problem: Problem, *, steps: int = 100, lr: float = 0.1, lam: float = 
         kappa: stop a sample once its target logit leads every other by ``kappa``. A margin, not a bare flip, is
             what makes the edit convincing to a second classifier (see docs/benchmarks.md).
         prior: weight of ``mean(z'^2)``, the VAE's standard-normal prior, which keeps z' on the generator's manifold.
-        noise: std of Gaussian noise added to G(z') before the classifier during the search (robust edits).
+        cycle: weight of ``mean((E(G(z')) − z')^2)``: codes the encoder would not give back for their own drawing
+            are off the generator's manifold, and that is where edits that fool only this classifier live.
+        noise, shift: during the search the cross-entropy is taken on G(z') with Gaussian noise of this std and
+            random shifts of up to ``shift`` pixels (``cfnb.optimise.jitter``), so the edit must survive them.
         residual: add back ``x − G(E(x))`` so the counterfactual keeps details the generator cannot draw.
     """
     generator, classifier, target, x = problem.models["generator"], problem.classifier, problem.target, problem.images
@@ -43,9 +51,11 @@ def latent(problem: Problem, *, steps: int = 100, lr: float = 0.1, lam: float = 
     def objective(z: torch.Tensor) -> StepOutcome:
         image = render(z)
         logits = classifier(image)
-        seen = classifier(image + noise * torch.randn_like(image)) if noise > 0 else logits
+        seen = classifier(jitter(image, shift, noise)) if (noise > 0 or shift > 0) else logits
         loss = lam * F.cross_entropy(seen, target, reduction="none") + proximity_term(x, image, p)
         loss = loss + prior * z.pow(2).flatten(1).mean(1)
+        if cycle > 0:
+            loss = loss + cycle * (generator.encode(image) - z).pow(2).flatten(1).mean(1)
         return StepOutcome(loss, margin(logits, target) > kappa)
 
     run = run_batched(z0, objective, steps=steps, lr=lr, progress=problem.progress, should_stop=problem.should_stop)

@@ -44,6 +44,27 @@ def margin(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return target_logit - others.amax(1)
 
 
+def jitter(images: torch.Tensor, shift: int, noise: float) -> torch.Tensor:
+    """Random per-image integer shifts of up to ``shift`` pixels (zero fill) plus Gaussian noise of std ``noise``.
+
+    Used inside objectives so that an edit must survive small, meaning-preserving perturbations: adversarial pixel
+    patterns do not, real changes of shape do. Draws from torch's global generator (seeded by ``explain``).
+    """
+    out = images
+    if shift > 0:
+        n, _, h, w = images.shape
+        offsets = torch.randint(-shift, shift + 1, (n, 2), device=images.device).to(images.dtype)
+        theta = torch.zeros(n, 2, 3, device=images.device, dtype=images.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, 0, 2] = offsets[:, 0] * 2 / w
+        theta[:, 1, 2] = offsets[:, 1] * 2 / h
+        grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+        out = torch.nn.functional.grid_sample(out, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if noise > 0:
+        out = out + noise * torch.randn_like(out)
+    return out
+
+
 def run_batched(
     initial: torch.Tensor,
     objective: Callable[[torch.Tensor], StepOutcome],

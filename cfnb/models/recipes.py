@@ -85,14 +85,17 @@ def mnist_vae(seed: int = 2) -> TrainedModel:
 
 def train_and_save(name: str, weights_dir: Path = WEIGHTS_DIR, seed: int | None = None) -> ModelCard:
     """Run the recipe for ``name``, save ``<name>.safetensors`` and its card in ``weights_dir``'s registry."""
-    from safetensors.torch import save_file
-
     if name not in RECIPES:
         raise KeyError(f"no training recipe named {name!r}; known: {', '.join(sorted(RECIPES))}")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.perf_counter()
     trained = RECIPES[name]() if seed is None else RECIPES[name](seed)
-    seconds = time.perf_counter() - start
+    return save_trained(name, trained, time.perf_counter() - start, weights_dir)
+
+
+def save_trained(name: str, trained: TrainedModel, seconds: float, weights_dir: Path = WEIGHTS_DIR) -> ModelCard:
+    """Write a trained model's weights (safetensors) and its card (with the training time) into the registry."""
+    from safetensors.torch import save_file
+
     weights_dir.mkdir(parents=True, exist_ok=True)
     path = weights_dir / f"{name}.safetensors"
     state = {k: v.detach().contiguous().cpu() for k, v in trained.model.state_dict().items()}
@@ -105,27 +108,4 @@ def train_and_save(name: str, weights_dir: Path = WEIGHTS_DIR, seed: int | None 
     write_card(card, weights_dir / REGISTRY_PATH.name)
     return card
 
-
-def _mirror_decoder(classifier_name: str, images: torch.Tensor, test_images: torch.Tensor, epochs: int,
-                    seed: int) -> TrainedModel:
-    from ..mirror import train_decoder
-    from . import load
-
-    classifier = load(classifier_name)
-    decoder = train_decoder(classifier, images, epochs=epochs, seed=seed)
-    with torch.no_grad():
-        recon = predict_in_batches(lambda x: decoder(classifier.features(x)), test_images)
-        agree = (predict_in_batches(classifier, recon).argmax(1) == predict_in_batches(classifier, test_images).argmax(1))
-    kwargs = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
-              "upsamplings": decoder.upsamplings, "width": decoder.width}
-    quality = {"test_recon_l1": round((recon - test_images).abs().mean().item(), 4),
-               "classifier_agreement_on_recon": round(agree.float().mean().item(), 4)}
-    return TrainedModel(decoder, "FeatureDecoder", kwargs, f"features of {classifier_name}", quality,
-                        extra={"classifier": classifier_name})
-
-
-@recipe("mnist-classifier-mirror-decoder")
-def mnist_mirror_decoder(seed: int = 3) -> TrainedModel:
-    """Mirror-CFE decoder for mnist-classifier's 128x7x7 feature maps (see ``cfnb.mirror.train_decoder``)."""
-    train, test = _mnist()
-    return _mirror_decoder("mnist-classifier", train.images, test.images, epochs=12, seed=seed)
+from . import recipes_more  # noqa: E402,F401

@@ -39,6 +39,45 @@ def _log(log: Callable[[str], None] | None, message: str) -> None:
         log(message)
 
 
+def fit(
+    model: nn.Module,
+    n: int,
+    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int = 128,
+    seed: int = 0,
+    optimiser: str = "adam",
+    pct_start: float = 0.1,
+    log_every: int = 1,
+    log: Callable[[str], None] | None = print,
+) -> nn.Module:
+    """The loop every recipe shares: seeded shuffling, Adam(W) with a one-cycle schedule, ``batch_loss(index, rng)``
+    per batch of sample indices, a log line every ``log_every`` epochs; returns the model in eval mode."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    params = model.parameters()
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4) if optimiser == "adamw" else torch.optim.Adam(params, lr=lr)
+    total_steps = epochs * math.ceil(n / batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=pct_start)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for index in _batches(n, batch_size, generator):
+            value = batch_loss(index, generator)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            schedule.step()
+            total += value.item() * len(index)
+        if (epoch + 1) % log_every == 0 or epoch == epochs - 1:
+            _log(log, f"  epoch {epoch + 1:3d}/{epochs}  loss {total / n:.4f}  ({time.perf_counter() - start:.0f}s)")
+    model.eval()
+    return model
+
+
 def train_supervised(
     model: nn.Module,
     images: torch.Tensor,
@@ -52,33 +91,26 @@ def train_supervised(
     seed: int = 0,
     log: Callable[[str], None] | None = print,
 ) -> nn.Module:
-    """Train a classifier with AdamW and a cosine schedule.
+    """Train a classifier with AdamW and a one-cycle schedule.
 
     Args:
         loss: ``"ce"`` (targets are class indices) or ``"bce"`` (targets are (N, K) multi-label 0/1).
         max_shift: random-shift augmentation in pixels (0 disables it).
     """
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.15)
     criterion = nn.CrossEntropyLoss() if loss == "ce" else nn.BCEWithLogitsLoss()
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        total = 0.0
-        for index in _batches(len(images), batch_size, generator):
-            batch = random_shift(images[index], max_shift, generator)
-            value = criterion(model(batch), targets[index])
-            optimiser.zero_grad(set_to_none=True)
-            value.backward()
-            optimiser.step()
-            schedule.step()
-            total += value.item() * len(index)
-        _log(log, f"  epoch {epoch + 1:3d}/{epochs}  loss {total / len(images):.4f}  ({time.perf_counter() - start:.0f}s)")
-    model.eval()
-    return model
+
+    def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return criterion(model(random_shift(images[index], max_shift, generator)), targets[index])
+
+    return fit(model, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+               optimiser="adamw", pct_start=0.15, log=log)
+
+
+def _elbo_terms(mean: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reparameterised sample of the code and the KL divergence to N(0, I), per batch (summed, averaged)."""
+    sample = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+    kl = -0.5 * torch.sum(1 + logvar - mean.pow(2) - logvar.exp()) / len(mean)
+    return sample, kl
 
 
 def train_vae(
@@ -93,38 +125,21 @@ def train_vae(
     log: Callable[[str], None] | None = print,
 ) -> nn.Module:
     """Train a VAE with a Bernoulli (binary cross-entropy) likelihood and KL weight ``beta``."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(vae.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        vae.train()
-        total = 0.0
-        for index in _batches(len(images), batch_size, generator):
-            batch = images[index]
-            mean, logvar = vae.encode_distribution(batch)
-            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            recon = vae.decode(z)
-            nll = F.binary_cross_entropy(recon, batch, reduction="sum") / len(batch)
-            kl = -0.5 * torch.sum(1 + logvar - mean.pow(2) - logvar.exp()) / len(batch)
-            value = nll + beta * kl
-            optimiser.zero_grad(set_to_none=True)
-            value.backward()
-            optimiser.step()
-            schedule.step()
-            total += value.item() * len(index)
-        if epoch % 5 == 4 or epoch == epochs - 1:
-            _log(log, f"  epoch {epoch + 1:3d}/{epochs}  -elbo {total / len(images):.2f}  ({time.perf_counter() - start:.0f}s)")
-    vae.eval()
-    return vae
+
+    def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        batch = images[index]
+        z, kl = _elbo_terms(*vae.encode_distribution(batch))
+        return F.binary_cross_entropy(vae.decode(z), batch, reduction="sum") / len(batch) + beta * kl
+
+    return fit(vae, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5, log=log)
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
-    """Top-1 accuracy of ``model`` on ``images``."""
-    model.eval()
+def accuracy(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` (a module, put in eval mode, or any logits function) on ``images``."""
+    if isinstance(model, nn.Module):
+        model.eval()
     correct = 0
     for start in range(0, len(images), batch_size):
         correct += (model(images[start:start + batch_size]).argmax(1) == labels[start:start + batch_size]).sum().item()
