@@ -1,0 +1,119 @@
+"""Small pieces every panel shares: captioned PNG images, a red error line, guarded callbacks, figures in Outputs.
+
+Stock ipywidgets only (works with ipywidgets 7.7 and 8), no custom JavaScript.
+"""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from typing import Any, Callable, TypeVar
+
+import ipywidgets as widgets
+
+logger = logging.getLogger("cfnb.widgets")
+
+_Callback = TypeVar("_Callback", bound=Callable[..., Any])
+
+ERROR_STYLE = ("color:#a40000;background:#fdecea;border:1px solid #d93025;border-radius:4px;padding:4px 8px;"
+               "font-family:monospace;white-space:pre-wrap")
+
+
+def one_line(error: BaseException) -> str:
+    """``TypeName: first line of the message`` (a readable line, not a traceback)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else '(no message)'}"
+
+
+class ErrorBox(widgets.HTML):
+    """A red one-line message box, empty (and hidden) when there is no error."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(value="", **kwargs)
+        self.layout.display = "none"
+        self.message: str | None = None
+        self.error: BaseException | None = None
+
+    def show(self, error: BaseException | str) -> None:
+        """Show ``error`` (an exception or text) as one readable line."""
+        self.error = error if isinstance(error, BaseException) else None
+        self.message = error if isinstance(error, str) else one_line(error)
+        if self.error is not None and not isinstance(self.error, (ValueError, TypeError, KeyError)):
+            logger.error("cfnb panel: %s", self.message, exc_info=self.error)
+        with self.hold_sync():
+            self.value = f'<div style="{ERROR_STYLE}">{html.escape(self.message)}</div>'
+            self.layout.display = None
+
+    def clear(self) -> None:
+        """Remove the message."""
+        self.message, self.error = None, None
+        with self.hold_sync():
+            self.value = ""
+            self.layout.display = "none"
+
+
+def guarded(callback: _Callback, errors: ErrorBox) -> _Callback:
+    """Wrap a widget callback so any exception it raises shows in ``errors`` instead of vanishing into the log."""
+
+    @functools.wraps(callback)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - a callback's error must become visible, whatever it is
+            errors.show(error)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class ImageSlot(widgets.VBox):
+    """A caption above an ``ipywidgets.Image`` holding PNG bytes."""
+
+    def __init__(self, caption: str, width_px: int = 140):
+        self.caption = widgets.HTML(value=f"<b>{html.escape(caption)}</b>")
+        self.image = widgets.Image(value=b"", format="png", width=width_px)
+        self.note = widgets.HTML(value="")
+        super().__init__([self.caption, self.image, self.note],
+                         layout=widgets.Layout(align_items="center", margin="0 12px 0 0"))
+
+    def set(self, png: bytes, note: str = "") -> None:
+        """Show ``png`` with an optional small note under it."""
+        with self.image.hold_sync():
+            self.image.value = png
+        self.note.value = f'<span style="font-size:smaller;color:#555">{html.escape(note)}</span>' if note else ""
+
+    def clear(self) -> None:
+        self.set(b"", "")
+
+
+def figure_bundle(figure: Any) -> dict[str, Any]:
+    """The MIME bundle of a Plotly figure for the current renderer (``plotly.io.renderers.default``).
+
+    Uses the figure's ``_repr_mimebundle_`` directly: IPython's formatter would call the figure's
+    ``_ipython_display_``, which displays into the running cell instead of returning data. When the default renderer
+    gives no MIME data (a plain Python session), falls back to Plotly's ``plotly_mimetype`` renderer.
+    """
+    import plotly.io as pio
+
+    bundle: dict[str, Any] = {}
+    if pio.renderers.default:
+        bundle = dict(figure._repr_mimebundle_() or {})
+    if not bundle:
+        bundle = dict(pio.renderers["plotly_mimetype"].to_mimebundle(figure.to_dict()))
+    title = getattr(getattr(figure.layout, "title", None), "text", None) or "figure"
+    bundle.setdefault("text/plain", f"<Plotly figure: {title}>")
+    return bundle
+
+
+def show_figure(output: widgets.Output, figure: Any) -> None:
+    """Replace what ``output`` shows with ``figure`` in one message (``clear_output(wait=True)`` without flicker).
+
+    Safe from a worker thread: it sets the ``Output``'s ``outputs`` instead of capturing ``display`` calls (capture
+    relies on the message being processed, which a thread does not have).
+    """
+    output.outputs = ({"output_type": "display_data", "data": figure_bundle(figure), "metadata": {}},)
+
+
+def clear(output: widgets.Output) -> None:
+    """Remove everything ``output`` shows."""
+    output.outputs = ()

@@ -1,0 +1,405 @@
+"""``ExplainerPanel``: pick an image, a target class and a method, press Explain, watch the counterfactual appear."""
+from __future__ import annotations
+
+import html
+import inspect
+import threading
+from typing import Any, Callable, Sequence
+
+import ipywidgets as widgets
+import torch
+from torch import nn
+
+from ..results import Counterfactuals
+from ..viz.animation import animate
+from ..viz.images import display_scale, png_bytes
+from .display import guarded
+from .result_view import ResultView
+from .run_controls import Call, RunControls
+from .tasks import CancelToken, ProgressFeed
+
+ExplainFn = Callable[..., Counterfactuals]
+METHOD_ORDER = ("latent", "mirror", "causal", "pixel", "pgd", "attribute")
+PANEL_SETTINGS = ("lam", "steps", "kappa")  # the settings with a slider; other options go through explain_options
+
+
+def default_explain() -> ExplainFn:
+    """``cfnb.explain``, imported when first needed."""
+    from ..engine import explain
+
+    return explain
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The keyword options of ``method`` and their defaults, read from the method's signature.
+
+    Raises:
+        ValueError: unknown method.
+    """
+    from ..engine import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return {name: p.default for name, p in inspect.signature(METHODS[method].run).parameters.items()
+            if p.kind == p.KEYWORD_ONLY}
+
+
+def missing_for(method: str, classifier: nn.Module, helpers: dict[str, Any]) -> str | None:
+    """Why ``method`` cannot run with these models (None when it can)."""
+    from ..engine import METHODS
+
+    if method not in METHODS:
+        return f"unknown method {method!r} (known: {', '.join(METHODS)})"
+    for role, needed in METHODS[method].needs.items():
+        model = helpers.get(role)
+        if model is None or not all(callable(getattr(model, a, None)) for a in needed):
+            return f"{method!r} needs {role}=... with {', '.join(a + '()' for a in needed)}"
+    if method == "mirror" and helpers.get("decoder") is None:
+        from ..mirror import DECODERS
+
+        if getattr(classifier, "cfnb_name", None) not in DECODERS:
+            return "'mirror' needs decoder=... (a Mirror-CFE decoder trained for this classifier)"
+    if method == "attribute":
+        return "'attribute' needs an attribute editor: use AttributePanel"
+    return None
+
+
+def possible_methods(classifier: nn.Module, helpers: dict[str, Any]) -> list[str]:
+    """The methods that can run with ``classifier`` and the helper models given, most informative first."""
+    from ..engine import METHODS
+
+    ordered = [m for m in METHOD_ORDER if m in METHODS] + [m for m in METHODS if m not in METHOD_ORDER]
+    return [m for m in ordered if missing_for(m, classifier, helpers) is None]
+
+
+@torch.no_grad()
+def class_probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Softmax outputs of ``model`` on ``images`` (moved to the model's device), in eval mode, on the CPU."""
+    from ..engine import frozen
+    from ..validation import model_device
+
+    device = model_device(model) or torch.device("cpu")
+    with frozen([model], device):
+        return torch.softmax(model(images.to(device)), 1).cpu()
+
+
+class ExplainerPanel(widgets.VBox):
+    """An interactive counterfactual explainer: controls, a progress bar, the result and its animation.
+
+    Pick an image (slider or thumbnails), a target class, a method (only those possible with the models given) and
+    its main settings (λ, steps, margin κ: greyed out when the method has no such option), then press **Explain**.
+    The search runs in a worker thread, so the notebook stays responsive; **Cancel** stops it within a step and
+    shows the best counterfactual found so far. While a search runs the settings and the Explain button are
+    disabled; a second explain started anyway (``explain``/``explain_async``, or ``explain_button.click()`` from
+    code) cancels the running one first and waits for it to stop (its result is then discarded). Errors, such as bad
+    settings, show as one red line in the panel.
+
+    Args:
+        classifier: a PyTorch classifier returning logits.
+        images: (N, C, H, W) in [0, 1], or a dataset with ``.images`` (and ``.labels``, ``.class_names``).
+        labels: (N,) true labels, shown beside the prediction.
+        class_names: K class names (default: the dataset's, ``classifier.class_names``, or the indices).
+        generator / decoder: helper models that make "latent"/"causal" and "mirror" possible.
+        methods: the methods to offer (default: every method possible with the models given).
+        oracle: an independent classifier; its verdict on the counterfactual is shown ("oracle agrees").
+        explain_fn: the function that explains (default: ``cfnb.explain``, looked up at call time).
+        device: where ``explain`` computes (default: its own choice).
+        frames: trajectory frames for the animation.
+        seed: passed to ``explain``.
+        thumbnails: thumbnails per page of the strip.
+        image_px: displayed image width.
+        animation: show the ``animate`` figure under the result.
+        explain_options: more options for ``explain`` (e.g. ``{"spurious": ["colour"]}`` for "causal").
+
+    Attributes:
+        result: the last ``Counterfactuals`` (None before the first run). figure: its animation figure.
+        error: the message on show (None when none).
+    """
+
+    def __init__(
+        self,
+        classifier: nn.Module,
+        images: Any,
+        labels: Sequence[int] | torch.Tensor | None = None,
+        class_names: Sequence[str] | None = None,
+        generator: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+        methods: Sequence[str] | None = None,
+        oracle: nn.Module | None = None,
+        explain_fn: ExplainFn | None = None,
+        *,
+        device: str | torch.device | None = None,
+        frames: int = 24,
+        seed: int = 0,
+        thumbnails: int = 8,
+        image_px: int = 140,
+        animation: bool = True,
+        explain_options: dict[str, Any] | None = None,
+    ):
+        if hasattr(images, "images"):
+            labels = getattr(images, "labels", None) if labels is None else labels
+            class_names = getattr(images, "class_names", None) if class_names is None else class_names
+            images = images.images
+        if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point() or len(images) == 0:
+            raise TypeError("images must be a non-empty float (N, C, H, W) tensor in [0, 1], or a dataset with .images")
+        if not isinstance(classifier, nn.Module):
+            raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
+        self.classifier, self.images, self.oracle = classifier, images, oracle
+        self.labels = None if labels is None else torch.as_tensor(labels).long()
+        self.helpers = {k: v for k, v in {"generator": generator, "decoder": decoder}.items() if v is not None}
+        self.device, self.frames, self.seed, self.animation = device, frames, seed, animation
+        self.explain_options = dict(explain_options or {})
+        self._explain_fn = explain_fn
+        self.result: Counterfactuals | None = None
+        self.figure: Any = None
+        self._probabilities: dict[int, torch.Tensor] = {}
+
+        num_classes = self._probabilities_of(0).shape[0]
+        names = list(class_names) if class_names is not None else list(getattr(classifier, "class_names", []) or [])
+        self.class_names = names if len(names) == num_classes else [str(k) for k in range(num_classes)]
+        if methods is None:
+            offered = possible_methods(classifier, self.helpers)
+        else:
+            problems = [why for m in methods if (why := missing_for(m, classifier, self.helpers))]
+            if problems:
+                raise ValueError("cannot offer these methods: " + "; ".join(problems))
+            offered = list(methods)
+        if not offered:
+            raise ValueError("no counterfactual method is possible with the models given")
+
+        style = {"description_width": "initial"}
+        wide = widgets.Layout(width="340px")
+        self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image #",
+                                       continuous_update=False, style=style, layout=wide)
+        self.thumbnail_count = max(1, min(thumbnails, len(images)))
+        self._thumb_images = [widgets.Image(value=b"", format="png", width=48) for _ in range(self.thumbnail_count)]
+        self._thumb_buttons = [widgets.Button(description="", layout=widgets.Layout(width="52px", padding="0"))
+                               for _ in range(self.thumbnail_count)]
+        self._thumb_page = -1
+        self.thumbnail_strip = widgets.HBox([widgets.VBox([im, bt], layout=widgets.Layout(align_items="center"))
+                                             for im, bt in zip(self._thumb_images, self._thumb_buttons)])
+        self.target = widgets.Dropdown(options=[(f"{k}: {n}" if n != str(k) else n, k) for k, n in
+                                                enumerate(self.class_names)], description="target class",
+                                       style=style, layout=widgets.Layout(width="240px"))
+        self.method = widgets.Dropdown(options=offered, value=offered[0], description="method", style=style,
+                                       layout=widgets.Layout(width="200px"))
+        self.lam = widgets.FloatLogSlider(value=0.1, base=10, min=-3, max=3, step=0.1, description="λ (loss weight)",
+                                          style=style, continuous_update=False, readout_format=".3g")
+        self.steps = widgets.IntSlider(value=100, min=1, max=1000, step=1, description="steps", style=style,
+                                       continuous_update=False)
+        self.kappa = widgets.FloatSlider(value=0.0, min=0.0, max=10.0, step=0.1, description="margin κ",
+                                         style=style, continuous_update=False)
+        self._sliders = {"lam": self.lam, "steps": self.steps, "kappa": self.kappa}
+        self.controls = RunControls([self.index, self.target, self.method, self.lam, self.steps, self.kappa,
+                                     *self._thumb_buttons], on_idle=lambda: self._apply_method(reset=False))
+        self.explain_button, self.cancel_button = self.controls.explain_button, self.controls.cancel_button
+        self.progress, self.status, self.errors = self.controls.progress, self.controls.status, self.controls.errors
+        self.selection = widgets.HTML(value="")
+        self.view = ResultView(image_px)
+
+        self.index.observe(guarded(self._on_index, self.errors), names=["value"])
+        self.method.observe(guarded(self._on_method, self.errors), names=["value"])
+        self.explain_button.on_click(guarded(lambda _: self.explain_async(), self.errors))
+        for position, button in enumerate(self._thumb_buttons):
+            button.on_click(guarded(self._thumbnail_clicked(position), self.errors))
+
+        super().__init__([
+            widgets.HTML("<b>cfnb counterfactual explainer</b>"),
+            self.index, self.thumbnail_strip,
+            widgets.HBox([self.target, self.method]),
+            widgets.HBox([self.lam, self.steps, self.kappa]),
+            self.controls, self.selection, self.view,
+        ])
+        self._apply_method(reset=True)
+        self._on_index({"new": 0})
+
+    # --- state -------------------------------------------------------------------------------------------------
+    @property
+    def error(self) -> str | None:
+        """The error message on show, or None."""
+        return self.errors.message
+
+    @property
+    def running(self) -> bool:
+        """A search is running."""
+        return self.controls.busy
+
+    def _probabilities_of(self, index: int) -> torch.Tensor:
+        if index not in self._probabilities:
+            if len(self._probabilities) > 256:
+                self._probabilities.clear()
+            self._probabilities[index] = class_probabilities(self.classifier, self.images[index:index + 1])[0]
+        return self._probabilities[index]
+
+    # --- callbacks ---------------------------------------------------------------------------------------------
+    def _thumbnail_clicked(self, position: int) -> Callable[[Any], None]:
+        def select(_: Any) -> None:
+            self.index.value = self._thumb_page * self.thumbnail_count + position
+        return select
+
+    def _draw_thumbnails(self, index: int) -> None:
+        page = index // self.thumbnail_count
+        if page != self._thumb_page:
+            self._thumb_page = page
+            for position, (image, button) in enumerate(zip(self._thumb_images, self._thumb_buttons)):
+                k = page * self.thumbnail_count + position
+                visible = k < len(self.images)
+                if visible:
+                    picture = self.images[k]
+                    image.value = png_bytes(picture, display_scale(picture.shape[-2], picture.shape[-1], 48))
+                    button.description = f"#{k}"
+                image.layout.visibility = button.layout.visibility = None if visible else "hidden"
+        for position, button in enumerate(self._thumb_buttons):
+            button.button_style = "info" if page * self.thumbnail_count + position == index else ""
+
+    def _on_index(self, change: dict[str, Any]) -> None:
+        index = int(change["new"])
+        self._draw_thumbnails(index)
+        probs = self._probabilities_of(index)
+        predicted = int(probs.argmax())
+        if self.target.value == predicted:
+            self.target.value = int(probs.argsort(descending=True)[1]) if len(probs) > 1 else predicted
+        label = "" if self.labels is None else f" · label {self.class_names[int(self.labels[index])]}"
+        self.selection.value = (f"image #{index}{html.escape(label)} · predicted "
+                                f"{html.escape(self.class_names[predicted])} ({float(probs[predicted]):.2f})")
+        self.view.show_original(self.images[index], f"{self.class_names[predicted]} ({float(probs[predicted]):.2f})")
+
+    def _on_method(self, change: dict[str, Any]) -> None:
+        self._apply_method(reset=True)
+
+    def _apply_method(self, reset: bool) -> None:
+        """Enable the sliders the method has options for; with ``reset``, move them to the method's defaults."""
+        defaults = method_defaults(self.method.value)
+        for name, slider in self._sliders.items():
+            slider.disabled = name not in defaults
+            if reset and name in defaults and isinstance(defaults[name], (int, float)):
+                value = defaults[name]
+                if isinstance(slider, widgets.FloatLogSlider):
+                    value = min(max(value, 10 ** slider.min), 10 ** slider.max)
+                else:
+                    value = min(max(value, slider.min), slider.max)
+                slider.value = value
+
+    # --- explaining --------------------------------------------------------------------------------------------
+    def _configure(self, index: int | None, target: int | str | None, method: str | None,
+                   settings: dict[str, Any]) -> dict[str, Any]:
+        """Move the controls to the values asked for; return the call's options (sliders + the rest)."""
+        if index is not None:
+            if not 0 <= int(index) < len(self.images):
+                raise IndexError(f"index {index} out of range for {len(self.images)} images")
+            self.index.value = int(index)
+        if method is not None:
+            if method not in self.method.options:
+                offered = ", ".join(self.method.options)
+                raise ValueError(f"method {method!r} is not offered here; choose one of {offered}")
+            self.method.value = method
+        if target is not None:
+            if isinstance(target, str):
+                if target not in self.class_names:
+                    raise ValueError(f"unknown class name {target!r}; known: {', '.join(self.class_names)}")
+                target = self.class_names.index(target)
+            if not 0 <= int(target) < len(self.class_names):
+                raise ValueError(f"target {target} out of range: {len(self.class_names)} classes")
+            self.target.value = int(target)
+        options = dict(self.explain_options)
+        accepted = method_defaults(self.method.value)
+        for name, slider in self._sliders.items():
+            if name in settings:
+                value = settings.pop(name)
+                if name in accepted and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    with slider.hold_sync():
+                        slider.value = value
+                options[name] = value
+            elif name in accepted:
+                options[name] = slider.value
+        options.update(settings)
+        return options
+
+    def _caller(self, request: dict[str, Any]) -> Call:
+        def call(token: CancelToken, feed: ProgressFeed) -> Counterfactuals:
+            explain_fn = self._explain_fn or default_explain()
+            index = request["index"]
+            return explain_fn(self.classifier, self.images[index:index + 1], request["target"],
+                              method=request["method"], **self.helpers, device=self.device, seed=self.seed,
+                              frames=self.frames, progress=feed, should_stop=token.should_stop,
+                              class_names=self.class_names, **request["options"])
+        return call
+
+    def _present(self, result: Counterfactuals) -> None:
+        extra = self._oracle_row(result)
+        figure = animate(result, 0) if self.animation else None
+        self.result, self.figure = result, figure
+        self.view.show(result, 0, figure=figure, extra_rows=extra)
+
+    def _oracle_row(self, result: Counterfactuals) -> dict[str, str]:
+        if self.oracle is None:
+            return {}
+        verdict = int(class_probabilities(self.oracle, result.counterfactual[:1])[0].argmax())
+        target = int(result.target[0])
+        mark = "✓" if verdict == target else "✗"
+        name = self.class_names[verdict] if verdict < len(self.class_names) else str(verdict)
+        return {"oracle agrees": f"{mark} oracle predicts {name}"}
+
+    def _request(self, index: int | None, target: int | str | None, method: str | None,
+                 settings: dict[str, Any]) -> dict[str, Any]:
+        self.controls.cancel(wait=True, supersede=True)  # the running search's result is discarded
+        options = self._configure(index, target, method, dict(settings))
+        return {"index": int(self.index.value), "target": int(self.target.value), "method": self.method.value,
+                "options": options}
+
+    def explain(self, index: int | None = None, target: int | str | None = None, method: str | None = None,
+                **settings: Any) -> Counterfactuals | None:
+        """Explain synchronously (cancelling a running search first), update the view, return the result.
+
+        Args:
+            index / target / method: set the controls first (None keeps the current value; target may be a name).
+            **settings: ``lam``, ``steps``, ``kappa`` (moved on their sliders) or any other option of the method.
+
+        Returns:
+            The ``Counterfactuals`` (also in ``panel.result``), or None if the call failed: the message then shows in
+            the panel and in ``panel.error``.
+        """
+        try:
+            request = self._request(index, target, method, settings)
+        except (ValueError, TypeError, IndexError) as error:
+            self.controls.fail(error)
+            return None
+        return self.controls.run(request["method"], self._caller(request), self._present)
+
+    def explain_async(self, index: int | None = None, target: int | str | None = None, method: str | None = None,
+                      **settings: Any) -> threading.Thread | None:
+        """Start explaining in a worker thread (cancelling a running search first) and return the thread.
+
+        Same arguments as ``explain``. Returns None (and shows the message) when the arguments are invalid.
+        """
+        try:
+            request = self._request(index, target, method, settings)
+        except (ValueError, TypeError, IndexError) as error:
+            self.controls.fail(error)
+            return None
+        return self.controls.start(request["method"], self._caller(request), self._present)
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until no search runs (after ``explain_async`` or a click on Explain); False on timeout."""
+        return self.controls.wait(timeout)
+
+    def cancel(self, wait: bool = True) -> bool:
+        """Stop the running search (it returns what it has, which is shown). Returns whether one was running."""
+        return self.controls.cancel(wait=wait)
+
+    def close(self) -> None:
+        """Cancel any search and close every widget of the panel."""
+        if getattr(self, "controls", None) is not None:  # also called by __del__ of a half-built panel
+            self.controls.cancel(wait=True, supersede=True)
+        for child in descendants(self):
+            child.close()
+        super().close()
+
+
+def descendants(widget: widgets.Widget) -> list[widgets.Widget]:
+    """Every widget inside ``widget`` (children first), for closing a panel completely."""
+    found: list[widgets.Widget] = []
+    for child in getattr(widget, "children", ()):
+        found.extend(descendants(child))
+        found.append(child)
+    return found

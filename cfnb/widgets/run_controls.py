@@ -1,0 +1,118 @@
+"""``RunControls``: the Explain / Cancel buttons, progress bar, status and error line that run a search."""
+from __future__ import annotations
+
+import html
+import threading
+import time
+from typing import Any, Callable, Sequence
+
+import ipywidgets as widgets
+
+from ..results import Counterfactuals
+from .display import ErrorBox
+from .tasks import CancelToken, ProgressFeed, TaskRunner
+
+Call = Callable[[CancelToken, ProgressFeed], Counterfactuals]
+Present = Callable[[Counterfactuals], None]
+
+
+class RunControls(widgets.VBox):
+    """Runs one search at a time, synchronously or in a worker thread, and shows how it goes.
+
+    While a search runs, ``disable`` (the panel's settings) and the Explain button are disabled and Cancel is
+    enabled. A new run first cancels the running one and discards its result. Exceptions end as one red line.
+
+    Args:
+        disable: the panel's controls to disable while a search runs.
+        on_idle: called (in the worker) when a run ends, e.g. to re-grey sliders that a method does not use.
+    """
+
+    def __init__(self, disable: Sequence[widgets.Widget] = (), on_idle: Callable[[], None] | None = None):
+        self.explain_button = widgets.Button(description="Explain", button_style="primary", icon="play")
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="200px"))
+        self.status = widgets.HTML(value="")
+        self.errors = ErrorBox()
+        self.runner = TaskRunner()
+        self.disable = list(disable)
+        self.on_idle = on_idle
+        self.cancel_button.on_click(lambda _: self.cancel(wait=False))  # the search shows what it found
+        super().__init__([widgets.HBox([self.explain_button, self.cancel_button, self.progress, self.status]),
+                          self.errors])
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def set_busy(self, busy: bool, message: str = "") -> None:
+        """Disable the settings (or enable them again) and show ``message`` as the status."""
+        for control in [*self.disable, self.explain_button]:
+            control.disabled = busy
+        self.cancel_button.disabled = not busy
+        if busy:
+            with self.progress.hold_sync():
+                self.progress.value, self.progress.bar_style = 0, ""
+        elif self.on_idle is not None:
+            self.on_idle()
+        self.status.value = html.escape(message)
+
+    def cancel(self, wait: bool = True, supersede: bool = False) -> bool:
+        """Stop the running search; unless superseded, what it found is still shown. Returns whether one ran."""
+        return self.runner.cancel(wait=wait, supersede=supersede)
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until no search runs (for scripts and tests); False on timeout."""
+        deadline = time.perf_counter() + timeout
+        while self.runner.busy:
+            if time.perf_counter() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def fail(self, error: BaseException) -> None:
+        """Show ``error`` for a run that could not even start (bad arguments)."""
+        if not self.runner.busy:
+            self.set_busy(False, "")
+        self.errors.show(error)
+
+    def _job(self, label: str, call: Call, present: Present, box: dict[str, Any]) -> Callable[[CancelToken], None]:
+        def job(token: CancelToken) -> None:
+            current = lambda: self.runner.is_current(token)  # noqa: E731
+            feed = ProgressFeed(self.progress, None, active=current)
+            start = time.perf_counter()
+            self.set_busy(True, f"running {label}…")
+            self.errors.clear()
+            message = ""
+            try:
+                result = call(token, feed)
+                if not current():
+                    return
+                present(result)
+                box["result"] = result
+                cancelled = bool(result.settings.get("cancelled")) or token.should_stop()
+                steps = int(result.steps_used.max()) if len(result) else 0
+                seconds = time.perf_counter() - start
+                message = f"cancelled after {steps} step(s)" if cancelled else f"done in {seconds:.2f} s"
+                with self.progress.hold_sync():
+                    self.progress.value = self.progress.max
+                    self.progress.bar_style = "warning" if cancelled else "success"
+            except Exception as error:  # noqa: BLE001 - shown in the panel, kept in box for callers
+                box["error"] = error
+                if current():
+                    self.errors.show(error)
+                    self.progress.bar_style = "danger"
+                    message = "failed"
+            finally:
+                if current():
+                    self.set_busy(False, message)
+        return job
+
+    def run(self, label: str, call: Call, present: Present) -> Counterfactuals | None:
+        """Run ``call`` here (after cancelling a running search); ``present`` its result; return it (None on error)."""
+        box: dict[str, Any] = {}
+        self.runner.run_here(self._job(label, call, present, box))
+        return box.get("result")
+
+    def start(self, label: str, call: Call, present: Present) -> threading.Thread:
+        """Run ``call`` in a worker thread (after cancelling a running search) and return the thread."""
+        return self.runner.submit(self._job(label, call, present, {}), name="cfnb-explain")
