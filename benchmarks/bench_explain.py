@@ -1,0 +1,130 @@
+"""Speed of cfnb.explain per method on the shipped MNIST models: counterfactuals per second at batch 1, 16 and 256,
+median steps, validity, L1, peak memory; batched-vs-loop ratio; library overhead against a bare PyTorch loop.
+
+Run: .venv/bin/python benchmarks/bench_explain.py [--device cpu|cuda] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+import cfnb
+from cfnb.data import load_mnist
+from cfnb.models import load
+
+
+def reset_peak() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:  # Linux: reset the peak-RSS counter (VmHWM) of this process
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(device, fn):
+    sync(device)
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start
+
+
+def bare_latent_loop(classifier, vae, x, target, steps, lr, lam, prior):
+    """The same arithmetic as method='latent' (Adam on z, CE + L1 + prior), written as a plain loop."""
+    with torch.no_grad():
+        z0 = vae.encode(x)
+    z = z0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        image = vae.decode(z)
+        logits = classifier(image)
+        loss = (lam * F.cross_entropy(logits, target, reduction="none") + (x - image).abs().flatten(1).mean(1)
+                + prior * z.pow(2).mean(1)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return vae.decode(z)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="smaller batches, for a smoke run")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
+    data = load_mnist("test")
+    classifier, vae = load("mnist-classifier").to(device), load("mnist-vae").to(device)
+    decoder = cfnb.mirror.find_decoder(classifier).to(device)
+    helpers = {"latent": {"generator": vae}, "causal": {"generator": vae}, "mirror": {"decoder": decoder},
+               "pixel": {}, "pgd": {}}
+    batches = (1, 16, 64) if args.quick else (1, 16, 256)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
+    images, labels = data.images[order].to(device), data.labels[order].to(device)
+    cfnb.explain(classifier, images[:2], (labels[:2] + 1) % 10, method="latent", generator=vae, steps=2)  # warm up
+    print()
+    print(f"{'method':<8}{'batch':>6}{'cf/s':>10}{'s/cf':>9}{'median steps':>14}{'validity':>10}{'L1':>8}{'peak MB':>9}")
+    throughput = {}
+    for method, models in helpers.items():
+        for batch in batches:
+            x, target = images[:batch], (labels[:batch] + 1) % 10
+            reset_peak()
+            result, seconds = timed(device, lambda: cfnb.explain(classifier, x, target, method=method, **models))
+            throughput[method, batch] = batch / seconds
+            l1 = (result.counterfactual - result.original).abs().mean().item()
+            print(f"{method:<8}{batch:>6}{batch / seconds:>10.1f}{seconds / batch:>9.3f}"
+                  f"{statistics.median(result.steps_used.tolist()):>14.0f}{result.validity:>10.2f}{l1:>8.3f}"
+                  f"{peak_mb(device):>9.0f}")
+    print()
+    loop_n = batches[-1] if device.type == "cuda" else 32
+    for method in ("latent", "mirror"):
+        x, target = images[:loop_n], (labels[:loop_n] + 1) % 10
+        _, loop_seconds = timed(device, lambda: [cfnb.explain(classifier, x[i:i + 1], target[i:i + 1], method=method,
+                                                              **helpers[method]) for i in range(loop_n)])
+        loop_rate = loop_n / loop_seconds
+        print(f"{method}: batched {batches[-1]} = {throughput[method, batches[-1]]:.1f} cf/s, per-image loop "
+              f"({loop_n} images) = {loop_rate:.1f} cf/s, ratio {throughput[method, batches[-1]] / loop_rate:.1f}x")
+    one = images[:1]
+    _, mirror_seconds = timed(device, lambda: cfnb.explain(classifier, one, (labels[:1] + 1) % 10, method="mirror",
+                                                           decoder=decoder, frames=32))
+    print(f"mirror: one 32-frame transition in {mirror_seconds * 1000:.0f} ms")
+    _, latent_one = timed(device, lambda: cfnb.explain(classifier, one, (labels[:1] + 1) % 10, method="latent",
+                                                       generator=vae, steps=100))
+    print(f"latent: one counterfactual (<= 100 steps) in {latent_one:.3f} s")
+    n, steps = batches[-1], 100
+    x, target = images[:n], (labels[:n] + 1) % 10
+    settings = dict(steps=steps, lr=0.1, lam=0.05, prior=0.01)
+    for model in (classifier, vae):
+        model.requires_grad_(False)
+    _, bare = timed(device, lambda: bare_latent_loop(classifier, vae, x, target, **settings))
+    _, library = timed(device, lambda: cfnb.explain(classifier, x, target, method="latent", generator=vae,
+                                                    kappa=float("inf"), frames=2, **settings))
+    print(f"overhead: {steps} latent steps on {n} images, bare loop {bare:.2f} s, cfnb.explain {library:.2f} s, "
+          f"library/bare = {library / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
