@@ -83,6 +83,31 @@ def mnist_vae(seed: int = 2) -> TrainedModel:
     return TrainedModel(vae, "ConvVAE", kwargs, "embedded MNIST train (4,000 digits)", quality)
 
 
+def _mirror_decoder(classifier_name: str, images: torch.Tensor, test_images: torch.Tensor, epochs: int,
+                    seed: int) -> TrainedModel:
+    from ..mirror import train_decoder
+    from . import load
+
+    classifier = load(classifier_name)
+    decoder = train_decoder(classifier, images, epochs=epochs, seed=seed)
+    with torch.no_grad():
+        recon = predict_in_batches(lambda x: decoder(classifier.features(x)), test_images)
+        agree = predict_in_batches(classifier, recon).argmax(1) == predict_in_batches(classifier, test_images).argmax(1)
+    kwargs = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
+              "upsamplings": decoder.upsamplings, "width": decoder.width}
+    quality = {"test_recon_l1": round((recon - test_images).abs().mean().item(), 4),
+               "classifier_agreement_on_recon": round(agree.float().mean().item(), 4)}
+    return TrainedModel(decoder, "FeatureDecoder", kwargs, f"features of {classifier_name}", quality,
+                        extra={"classifier": classifier_name})
+
+
+@recipe("mnist-classifier-mirror-decoder")
+def mnist_mirror_decoder(seed: int = 3) -> TrainedModel:
+    """Mirror-CFE decoder for mnist-classifier's 128x7x7 feature maps (see ``cfnb.mirror.train_decoder``)."""
+    train, test = _mnist()
+    return _mirror_decoder("mnist-classifier", train.images, test.images, epochs=12, seed=seed)
+
+
 def train_and_save(name: str, weights_dir: Path = WEIGHTS_DIR, seed: int | None = None) -> ModelCard:
     """Run the recipe for ``name``, save ``<name>.safetensors`` and its card in ``weights_dir``'s registry."""
     if name not in RECIPES:
