@@ -45,24 +45,25 @@ def _mnist():
     return load_mnist("train", source="embedded"), load_mnist("test", source="embedded")
 
 
+def _mnist_classifier(architecture: type[nn.Module], kwargs: dict[str, Any], epochs: int, lr: float,
+                      seed: int) -> TrainedModel:
+    train, test = _mnist()
+    model = train_supervised(architecture(**kwargs), train.images, train.labels, epochs=epochs, lr=lr, seed=seed)
+    quality = {"test_accuracy": round(accuracy(model, test.images, test.labels), 4),
+               "test_set": "embedded MNIST, 1,000 held-out digits"}
+    return TrainedModel(model, architecture.__name__, kwargs, "embedded MNIST train (4,000 digits)", quality)
+
+
 @recipe("mnist-classifier")
 def mnist_classifier(seed: int = 0) -> TrainedModel:
     """GAP CNN (32-64-128, BatchNorm) with +-2 px shifts, 30 epochs on the 4,000 embedded training digits."""
-    train, test = _mnist()
-    kwargs = {"in_channels": 1, "num_classes": 10, "widths": [32, 64, 128]}
-    model = train_supervised(GAPClassifier(**kwargs), train.images, train.labels, epochs=30, lr=3e-3, seed=seed)
-    quality = {"test_accuracy": round(accuracy(model, test.images, test.labels), 4), "test_set": "embedded MNIST, 1,000 held-out digits"}
-    return TrainedModel(model, "GAPClassifier", kwargs, "embedded MNIST train (4,000 digits)", quality)
+    return _mnist_classifier(GAPClassifier, {"in_channels": 1, "num_classes": 10, "widths": [32, 64, 128]}, 30, 3e-3, seed)
 
 
 @recipe("mnist-oracle")
 def mnist_oracle(seed: int = 1) -> TrainedModel:
     """LeNet-style CNN, a different architecture and seed than mnist-classifier: the independent judge."""
-    train, test = _mnist()
-    kwargs = {"in_channels": 1, "num_classes": 10, "image_size": 28}
-    model = train_supervised(LeNetClassifier(**kwargs), train.images, train.labels, epochs=25, lr=2e-3, seed=seed)
-    quality = {"test_accuracy": round(accuracy(model, test.images, test.labels), 4), "test_set": "embedded MNIST, 1,000 held-out digits"}
-    return TrainedModel(model, "LeNetClassifier", kwargs, "embedded MNIST train (4,000 digits)", quality)
+    return _mnist_classifier(LeNetClassifier, {"in_channels": 1, "num_classes": 10, "image_size": 28}, 25, 2e-3, seed)
 
 
 @recipe("mnist-vae")
