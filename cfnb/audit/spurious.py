@@ -36,6 +36,16 @@ room on both sides.
 """
 
 
+COUNTERFACTUAL_DEFAULTS: dict[str, Any] = {"kappa": 1.0}
+"""Options the audit's counterfactual searches start from (``counterfactual_options`` override them).
+
+The audit needs where the smallest edit crosses the decision, not a picture convincing enough to show alone:
+a margin of 1 logit instead of the methods' default 4 (causal) / 2 (attribute) stops most searches within a few
+steps (median 6 instead of all 150 on colored-mnist-biased), which makes the counterfactual part of an audit about
+as fast as its interventions.
+"""
+
+
 def _progress_bar(progress: bool | Callable[[int, int], None] | None, total: int | None):
     """A callable ``update(done, total)`` and a closer: tqdm.auto (notebook widget or text), a callback, or nothing."""
     if callable(progress):
@@ -139,7 +149,8 @@ def spurious(
         batch_size: images per batch.
         counterfactuals: how many images (the first ones) also get a counterfactual towards the other class
             (the runner-up class for more than two classes); 0 skips them.
-        counterfactual_options: options for ``cfnb.explain`` (``steps``, ``lam``...).
+        counterfactual_options: options for ``cfnb.explain`` (``steps``, ``lam``...), over
+            ``COUNTERFACTUAL_DEFAULTS``.
         groups: compute the group figures: True requires labels and factor values (raises without), None computes
             them where possible, False skips them.
         min_group: smallest group counted for the worst-group accuracy.
@@ -173,6 +184,7 @@ def spurious(
     if groups not in (None, True, False):
         raise ValueError(f"groups must be True, False or None, got {groups!r}")
     interventions = resolve_factors(factors, editor, attribute_classifier, exclusive)
+    cf_options = {**COUNTERFACTUAL_DEFAULTS, **dict(counterfactual_options or {})}
     unknown_expected = [e for e in expected if e not in interventions.names and not _is_component(e, generator)]
     if unknown_expected:
         raise ValueError(f"expected names {unknown_expected} are neither audited factors ({interventions.names}) "
@@ -242,7 +254,7 @@ def spurious(
                 if counterfactuals and cf_done < counterfactuals:
                     take = min(counterfactuals - cf_done, len(x))
                     outcome = _counterfactuals(interventions, classifier, x[:take], drawn, generator,
-                                               counterfactual_options or {}, seed + cf_done, notes)
+                                               cf_options, seed + cf_done, notes)
                     if outcome is not None:
                         audit.add_counterfactuals(outcome, y[:take] if y is not None else None, names_of_classes)
                     cf_done += take
@@ -261,7 +273,7 @@ def spurious(
             notes.append(f"no factor values for {no_values}: no group figures for them (give factor_values=...)")
     settings = {
         "kind": interventions.kind, "factors": list(interventions.names), "limit": limit, "batch_size": batch_size,
-        "counterfactuals": counterfactuals, "counterfactual_options": dict(counterfactual_options or {}),
+        "counterfactuals": counterfactuals, "counterfactual_options": cf_options,
         "min_group": min_group, "threshold": threshold, "bootstrap": bootstrap, "seed": seed,
         "device": str(run_device), "editor": _name_of(editor) if editor is not None else None,
         "generator": _name_of(generator) if generator is not None else None,

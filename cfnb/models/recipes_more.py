@@ -213,7 +213,7 @@ def measure_editor(editor: nn.Module, classifier: nn.Module, n: int = 1_000, see
 
 
 FACES_EDITOR_WIDTH = 16  # the default 32 costs about 3x more per step: too slow to train on a 2-core CPU
-FACES_EDITOR_STEPS = 6_000
+FACES_EDITOR_STEPS = 2_500
 FACES_EDITOR_CLASSIFIER_WEIGHT = 0.1
 
 
