@@ -31,16 +31,13 @@ GITHUB_ORG = "cfnb-dev"  # the one place the GitHub organisation is named
 COLAB_PREFIX = f"https://colab.research.google.com/github/{GITHUB_ORG}/cfnb/blob/main/"
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\"'<>\]]+")
 
-# The notebooks the README promises. Every notebook present must be one of these; set REQUIRE_ALL_EXPECTED to True
-# once all four have landed, and a missing one fails the suite.
+# The notebooks the README promises: exactly these must be present.
 EXPECTED_NOTEBOOKS = (
     "01_mnist_digit_flips.ipynb",
     "02_celeba_attribute_edits.ipynb",
     "03_spurious_correlation_audit.ipynb",
     "04_bring_your_own_classifier.ipynb",
 )
-REQUIRE_ALL_EXPECTED = False
-
 MAX_OUTPUT_BYTES = 1_000_000  # all stored outputs of one notebook, as JSON
 FORBIDDEN_PATH_FRAGMENTS = ("/work/", "/home/", "/root/", "C:\\")
 BINARY_MIME_PREFIXES = ("image/", "application/pdf", "video/", "audio/")
@@ -236,9 +233,8 @@ def test_notebooks_present_are_the_expected_ones():
     names = {p.name for p in NOTEBOOKS}
     unexpected = sorted(names - set(EXPECTED_NOTEBOOKS))
     assert not unexpected, f"notebooks not in EXPECTED_NOTEBOOKS (renamed? add them there): {unexpected}"
-    if REQUIRE_ALL_EXPECTED:
-        missing = sorted(set(EXPECTED_NOTEBOOKS) - names)
-        assert not missing, f"expected notebooks missing from notebooks/: {missing}"
+    missing = sorted(set(EXPECTED_NOTEBOOKS) - names)
+    assert not missing, f"expected notebooks missing from notebooks/: {missing}"
 
 
 @pytest.mark.parametrize("path", PARAMS)
