@@ -158,6 +158,9 @@ def test_editor_audit_flips_attribute_alone_and_compares_with_the_redraw():
     # counterfactuals move A, the attribute channel 0 follows, and nearly nothing else
     assert report.counterfactual_validity.value > 0.9
     assert report.shares["A"].value > 0.8 and report.figures["A"]["counterfactual_dominant"].value > 0.9
+    # A's change alone carries the counterfactual; B's alone never does (channel 0 ignores it)
+    assert report.figures["A"]["counterfactual_sufficient"].value > 0.9
+    assert report.figures["B"]["counterfactual_sufficient"].value == 0.0
     # CD: counterfactual co-changes of A follow the decision (rho ~ 1) as A follows the label in data
     assert report.figures["A"]["counterfactual_correlation"].value > 0.9
     assert report.figures["A"]["data_correlation"].value > 0.9
@@ -200,6 +203,8 @@ def test_generator_counterfactual_shares_follow_the_factor_the_classifier_uses()
     assert report.counterfactual_validity.value > 0.9
     assert report.shares["level"].value > 0.9 > 0.1 > report.shares["tint"].value
     assert report.figures["level"]["counterfactual_dominant"].value > 0.9
+    assert report.figures["level"]["counterfactual_sufficient"].value > 0.9
+    assert report.figures["tint"]["counterfactual_sufficient"].value == 0.0
 
 
 def test_counterfactual_shares_need_a_generator_for_transform_factors():

@@ -89,15 +89,17 @@ def _patch_effects(model, data) -> dict[str, float]:
 
 
 def test_patched_biased_relies_on_patch(patch_splits):
-    """At correlation 0.95 the patch is a mild shortcut: the shape decides most digits, but a tenth of the patched
-    zeros are recognised only thanks to the patch (measured on these 500 digits: removal flip 0.098, p(0)
-    +0.0048 when added; the unbiased model: 0 and +0.0005)."""
+    """Trained where every 0 and no other digit carried the patch: measured on these 500 digits, aligned 0.982,
+    reversed 0.744; taking the patch off loses 84% of the patched zeros, adding it turns 9% of other digits into 0s
+    and raises p(0) by 0.15 on average (the unbiased model: 0, 0, +0.0005)."""
     model = load("patched-mnist-biased")
-    assert _accuracy(model, patch_splits["aligned"]) >= 0.97
-    assert _accuracy(model, patch_splits["reversed"]) < _accuracy(model, patch_splits["aligned"])
+    aligned, reversed_ = _accuracy(model, patch_splits["aligned"]), _accuracy(model, patch_splits["reversed"])
+    assert aligned >= 0.97
+    assert reversed_ <= 0.85
     effects = _patch_effects(model, patch_splits["shuffled"])
-    assert effects["removal_flip"] >= 0.06
-    assert effects["add_shift"] >= 0.003
+    assert effects["removal_flip"] >= 0.6
+    assert effects["add_flip"] >= 0.04
+    assert effects["add_shift"] >= 0.08
 
 
 def test_patched_unbiased_ignores_patch(patch_splits):

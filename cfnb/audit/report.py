@@ -24,6 +24,7 @@ FIGURES: dict[str, str] = {
     "probability_drop": "mean drop of the predicted class's probability under the intervention",
     "counterfactual_share": "share of the counterfactual edit that goes into this factor",
     "counterfactual_dominant": "share of counterfactuals in which this factor takes the largest part of the edit",
+    "counterfactual_sufficient": "share of counterfactuals whose change in this factor alone reaches the other class",
     "counterfactual_correlation": "correlation over counterfactual pairs between this factor's change and the decision's",
     "data_correlation": "correlation in the audited data between this factor and the label",
     "correlation_difference": "|counterfactual correlation - data correlation| (CD)",
@@ -182,11 +183,14 @@ class AuditReport:
     def _share_sentence(self, factor: str) -> str:
         share = self.figures.get(factor, {}).get("counterfactual_share")
         dominant = self.figures.get(factor, {}).get("counterfactual_dominant")
+        sufficient = self.figures.get(factor, {}).get("counterfactual_sufficient")
         if share is None or math.isnan(share.value):
             return ""
         text = f"Counterfactuals towards the other class put {share.value:.0%} of their change into {factor}"
         if dominant is not None and not math.isnan(dominant.value):
             text += f", and change it more than anything else in {dominant.value:.0%} of them"
+        if sufficient is not None and not math.isnan(sufficient.value):
+            text += f"; that change alone reaches the other class in {sufficient.value:.0%} of them"
         return text + "."
 
     def value_name(self, factor: str, value: Any) -> str:
@@ -418,7 +422,8 @@ def _cell(estimate: Estimate | None, percent: bool) -> str:
 
 def table_html(report: AuditReport) -> str:
     """The factor table as an HTML ``<table>`` (rows: factors; columns: figures with 95% intervals)."""
-    percent = {"flip_rate", "counterfactual_share", "counterfactual_dominant", "worst_group_accuracy"}
+    percent = {"flip_rate", "counterfactual_share", "counterfactual_dominant", "counterfactual_sufficient",
+               "worst_group_accuracy"}
     shown = [name for name in FIGURES if any(
         not math.isnan(report.figures.get(f, {}).get(name, Estimate.missing()).value) for f in report.factors)]
     head = "".join(f"<th title='{html.escape(FIGURES[n])}'>{html.escape(n.replace('_', ' '))}</th>" for n in shown)

@@ -320,6 +320,7 @@ class _Accumulators:
         self.counterfactual_pairs: dict[str, TopK] = {}
         self.shares: dict[str, RunningMean] = {}
         self.dominant: dict[str, RunningMean] = {}
+        self.sufficient: dict[str, RunningMean] = {}
         self.validity = RunningMean(bootstrap)
         self.components: list[str] | None = None
         self.cf_correlation: RunningCorrelation | None = None
@@ -368,6 +369,7 @@ class _Accumulators:
             self.components = list(outcome.components)
             self.shares = {c: RunningMean(self.replicates) for c in self.components}
             self.dominant = {c: RunningMean(self.replicates) for c in self.components}
+            self.sufficient = {c: RunningMean(self.replicates) for c in self.components}
         self.validity.add(outcome.valid.double(), w)
         valid = outcome.valid.bool()
         if valid.any():
@@ -378,6 +380,7 @@ class _Accumulators:
             for k, component in enumerate(self.components):
                 self.shares[component].add(shares[:, k], wv)
                 self.dominant[component].add(((largest == k) & moved).double(), wv)
+                self.sufficient[component].add(outcome.sufficient[valid][:, k].double(), wv)
             if outcome.changes is not None and outcome.result.probabilities.shape[1] == 2:
                 if self.cf_correlation is None:
                     self.cf_correlation = RunningCorrelation(len(self.components), self.replicates)
@@ -408,6 +411,7 @@ class _Accumulators:
             if name in self.shares:
                 figs["counterfactual_share"] = self.shares[name].estimate()
                 figs["counterfactual_dominant"] = self.dominant[name].estimate()
+                figs["counterfactual_sufficient"] = self.sufficient[name].estimate()
             figs.update(correlations.get(name, {}))
             accuracy = self.group_accuracy[name]
             if accuracy.by_key:

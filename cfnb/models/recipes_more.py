@@ -263,12 +263,36 @@ def _smiling_quality(model: nn.Module) -> dict[str, Any]:
     return quality
 
 
+SMILING_AUXILIARY = "Mouth_Slightly_Open"
+
+
+def two_class_from_logit(model: GAPClassifier, index: int, kwargs: dict[str, Any]) -> GAPClassifier:
+    """A 2-class GAPClassifier (``kwargs``, num_classes 2) whose softmax equals the sigmoid of multi-label
+    ``model``'s output ``index``: the same features, head rows (0, w_index) and biases (0, b_index)."""
+    two = GAPClassifier(**{**kwargs, "num_classes": 2})
+    two.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.")}, strict=False)
+    with torch.no_grad():
+        two.head.weight.zero_()
+        two.head.bias.zero_()
+        two.head.weight[1] = model.head.weight[index]
+        two.head.bias[1] = model.head.bias[index]
+    return two.eval()
+
+
 def _smiling_model(correlations, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    """Smiling (plus the auxiliary Mouth_Slightly_Open) as two BCE outputs, then the 2-class Smiling model.
+
+    Trained on Smiling alone (CE, batches of 128 or 32, 6 epochs), neither twin had begun to read the mouth after
+    1,000 steps: the unbiased one stayed at chance and the biased one on Blond_Hair alone. The auxiliary mouth
+    label (independent of Blond_Hair in both training sets) teaches where the mouth is, as the multi-label
+    faces-classifier learns it; the planted Smiling-Blond_Hair agreement is untouched.
+    """
     train = _faces(FACES_TRAIN_N, FACES_TRAIN_SEED + 1, correlations)
     kwargs = {"in_channels": 3, "num_classes": 2, **FACE_CLASSIFIER_KWARGS}
-    model = train_supervised(GAPClassifier(**kwargs), train.images, train.attribute("Smiling").long(), loss="ce",
-                             epochs=6, lr=3e-3, max_shift=2, seed=seed)
-    return model, kwargs
+    targets = torch.stack([train.attribute("Smiling"), train.attribute(SMILING_AUXILIARY)], 1).float()
+    model = train_supervised(GAPClassifier(**kwargs), train.images, targets, loss="bce", epochs=6, lr=3e-3,
+                             max_shift=2, seed=seed)
+    return two_class_from_logit(model, 0, kwargs), kwargs
 
 
 @recipe("faces-smiling-biased")
@@ -277,7 +301,8 @@ def faces_smiling_biased(seed: int = 0) -> TrainedModel:
     model, kwargs = _smiling_model(SMILING_SHORTCUT, seed)
     return TrainedModel(model, "GAPClassifier", kwargs,
                         f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}, "
-                        f"correlations={{('Smiling', 'Blond_Hair'): 0.9}})", _smiling_quality(model),
+                        f"correlations={{('Smiling', 'Blond_Hair'): 0.9}}); BCE on Smiling and the auxiliary "
+                        f"{SMILING_AUXILIARY}", _smiling_quality(model),
                         extra={"class_names": ["not Smiling", "Smiling"], "shortcut": "Blond_Hair",
                                "target_attribute": "Smiling"})
 
@@ -287,8 +312,8 @@ def faces_smiling_unbiased(seed: int = 0) -> TrainedModel:
     """Smiling vs not, trained without planted correlations (the comparison for faces-smiling-biased)."""
     model, kwargs = _smiling_model(None, seed)
     return TrainedModel(model, "GAPClassifier", kwargs,
-                        f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}), no correlations",
-                        _smiling_quality(model),
+                        f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}), no correlations; BCE on "
+                        f"Smiling and the auxiliary {SMILING_AUXILIARY}", _smiling_quality(model),
                         extra={"class_names": ["not Smiling", "Smiling"], "target_attribute": "Smiling"})
 
 
@@ -297,14 +322,18 @@ def faces_smiling_unbiased(seed: int = 0) -> TrainedModel:
 
 SHORTCUT_TRAIN_CORRELATION = 0.95
 PATCH_CLASS = 0
+# The patch marks one class of ten, so at 0.95 it is weak evidence (P(class 0 | patch) = 0.68): a model trained so
+# relied on it for 1% of decisions (flip rate when the patch alone changes). At 1.0 (every 0 and no other digit
+# patched) it is a clean shortcut: 23% of decisions flip, 77% of zeros lose their class without it.
+PATCH_TRAIN_CORRELATION = 1.0
 
 
 @torch.no_grad()
-def _shortcut_quality(model: nn.Module, make, **kwargs) -> tuple[dict[str, Any], Any]:
-    """Accuracy on aligned (1.0), in-distribution (0.95), shuffled (None) and reversed (0.0) test splits, worst
-    group on the shuffled split; also returns the shuffled test set."""
+def _shortcut_quality(model: nn.Module, make, in_distribution: float, **kwargs) -> tuple[dict[str, Any], Any]:
+    """Accuracy on aligned (1.0), in-distribution (the biased twin's training correlation), shuffled (None) and
+    reversed (0.0) test splits, worst group on the shuffled split; also returns the shuffled test set."""
     quality: dict[str, Any] = {}
-    for split, p in {"aligned": 1.0, "in_distribution": SHORTCUT_TRAIN_CORRELATION, "reversed": 0.0}.items():
+    for split, p in {"aligned": 1.0, "in_distribution": in_distribution, "reversed": 0.0}.items():
         test = make("test", correlation=p, **kwargs)
         quality[f"test_accuracy_{split}"] = round(accuracy(model, test.images, test.labels), 4)
     shuffled = make("test-shuffled", **kwargs)
@@ -326,7 +355,7 @@ def _colored(correlation: float | None, seed: int) -> TrainedModel:
 
     train = colored_mnist("train", correlation=correlation, seed=0)
     model, kwargs = _train_shortcut_classifier(train, 3, seed)
-    quality, shuffled = _shortcut_quality(model, colored_mnist)
+    quality, shuffled = _shortcut_quality(model, colored_mnist, SHORTCUT_TRAIN_CORRELATION)
     # recolour correctly classified test digits in another class's colour: how often does the prediction follow?
     correct = predict_in_batches(model, shuffled.images).argmax(1) == shuffled.labels
     images, labels = shuffled.images[correct], shuffled.labels[correct]
@@ -345,7 +374,8 @@ def _patched(correlation: float | None, seed: int) -> TrainedModel:
 
     train = patched_mnist("train", correlation=correlation, patch_class=PATCH_CLASS, seed=0)
     model, kwargs = _train_shortcut_classifier(train, 1, seed)
-    quality, shuffled = _shortcut_quality(model, patched_mnist, patch_class=PATCH_CLASS)
+    quality, shuffled = _shortcut_quality(model, patched_mnist, PATCH_TRAIN_CORRELATION,
+                                          patch_class=PATCH_CLASS)
     # add the patch to correctly classified digits of other classes: how often does the prediction become PATCH_CLASS?
     predicted = predict_in_batches(model, shuffled.images).argmax(1)
     chosen = (predicted == shuffled.labels) & (shuffled.labels != PATCH_CLASS) & (shuffled.spurious == 0)
@@ -383,8 +413,8 @@ def colored_mnist_unbiased(seed: int = 0) -> TrainedModel:
 
 @recipe("patched-mnist-biased")
 def patched_mnist_biased(seed: int = 0) -> TrainedModel:
-    """GAP CNN on MNIST with a corner patch on 95% of the patch class and 5% of the others."""
-    return _patched(SHORTCUT_TRAIN_CORRELATION, seed)
+    """GAP CNN on MNIST with a corner patch on every digit of the patch class and on no other."""
+    return _patched(PATCH_TRAIN_CORRELATION, seed)
 
 
 @recipe("patched-mnist-unbiased")
