@@ -170,6 +170,22 @@ def test_editor_audit_flips_attribute_alone_and_compares_with_the_redraw():
     assert ("A", "intervention") in kinds and ("A", "counterfactual") in kinds
 
 
+def test_redraw_agreement_is_measured_and_a_low_one_is_reported():
+    x, labels, tint = two_channel_data(60)
+    right = torch.stack([labels.float(), tint.float(), torch.zeros(60), torch.ones(60)], 1)
+    good = spurious(ChannelZero(), x, ["B"], editor=ToyEditor(), attributes=right, counterfactuals=0, progress=False)
+    assert good.redraw_agreement.value == pytest.approx(1.0)
+    assert not any("redraw" in note for note in good.notes)
+    # attributes that contradict the images: the editor's unchanged redraw already flips channel 0's decision
+    wrong = right.clone()
+    wrong[:, 0] = 1 - wrong[:, 0]
+    bad = spurious(ChannelZero(), x, ["B"], editor=ToyEditor(), attributes=wrong, counterfactuals=0, progress=False)
+    assert bad.redraw_agreement.value == pytest.approx(0.0)
+    assert any("unchanged redraws" in note for note in bad.notes) and "unchanged redraws" in bad.summary()
+    transforms = spurious(ChannelZero(), x, {"zero": invert(0)}, counterfactuals=0, progress=False)
+    assert transforms.redraw_agreement is None
+
+
 def test_exclusive_partner_is_cleared_when_an_attribute_is_switched_on():
     from cfnb.audit.factors import EditorInterventions
 
@@ -224,6 +240,7 @@ def test_report_exports_html_json_and_chart(tmp_path):
     assert list(figure.data[0].y) == ["one", "zero"]
     text = report.to_json(tmp_path / "audit.json")
     again = AuditReport.from_json(tmp_path / "audit.json")
+    assert again.redraw_agreement == report.redraw_agreement
     assert json.loads(text)["scores"]["zero"]["value"] == 1.0
     assert again.scores == report.scores and again.flagged == report.flagged
     assert again.gallery[0].before.shape == (3, 6, 6)  # two channels are drawn as RGB with an empty blue

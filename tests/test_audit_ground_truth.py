@@ -69,3 +69,70 @@ def test_patch_reliance_of_the_biased_model_is_far_above_the_unbiased_ones(patch
     sufficient = {k: r.figures["patch"]["counterfactual_sufficient"].value for k, r in patch_audits.items()}
     assert sufficient["biased"] >= 0.1 and sufficient["unbiased"] <= 0.03
     assert biased.shares["patch"].value > unbiased.shares["patch"].value + 0.05
+
+
+N_FACES = 200
+FACE_SEED = 4_321  # no recipe trains or measures on this seed
+
+
+@pytest.fixture(scope="module")
+def face_audits():
+    """Each Smiling model audited over all eleven attributes twice: through the renderer (the truth: each face
+    redrawn with one attribute flipped) and through the learned faces-editor (what a user without a renderer gets)."""
+    faces = synth_faces(N_FACES, seed=FACE_SEED)  # attributes independent of each other
+    names = list(faces.attribute_names)
+    labels = faces.attribute("Smiling").long()
+    truth_factors = renderer_factors(faces, names)
+    editor, reader = load("faces-editor"), load("faces-classifier")
+    audits = {}
+    for kind in ("biased", "unbiased"):
+        model = load(f"faces-smiling-{kind}")
+        common = dict(labels=labels, expected=["Smiling"], counterfactuals=0, progress=False, batch_size=100)
+        audits[kind] = {
+            "truth": spurious(model, faces.images, truth_factors, **common),
+            "editor": spurious(model, faces.images, names, editor=editor, attribute_classifier=reader, **common),
+        }
+    return names, audits
+
+
+def _scores(report, names):
+    return [report.scores[name].value for name in names]
+
+
+def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits):
+    """Exact interventions (the renderer). Measured on these 200 faces (300 in docs/audits.md): the biased model
+    flips on Blond_Hair 0.13, the unbiased one 0.00; every other attribute leaves the unbiased model unmoved while
+    Smiling flips it always. The biased model also reacts to Mustache (0.15) and Mouth_Slightly_Open (0.11), which
+    the renderer draws around the mouth: that is the truth about this model, not an audit error."""
+    names, audits = face_audits
+    biased, unbiased = audits["biased"]["truth"], audits["unbiased"]["truth"]
+    assert biased.scores["Blond_Hair"].value >= 0.07 and unbiased.scores["Blond_Hair"].value <= 0.01
+    assert biased.scores["Blond_Hair"].low > unbiased.scores["Blond_Hair"].high
+    assert unbiased.flagged == ["Smiling"] and unbiased.shortcuts == []
+    assert unbiased.scores["Smiling"].value >= 0.97
+    assert max(unbiased.scores[n].value for n in names if n != "Smiling") <= 0.02
+    assert biased.ranking()[0] == "Smiling" and "Blond_Hair" in biased.ranking()[1:4]
+
+
+def test_editor_audit_ranks_attributes_like_the_renderer(face_audits):
+    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman 0.70
+    measured on 300 faces, below the 0.8 we aim for (docs/audits.md: the editor's smile edits convince
+    faces-classifier, which took part in its training, more than independent classifiers)."""
+    from scipy.stats import spearmanr
+
+    names, audits = face_audits
+    truth, editor = audits["biased"]["truth"], audits["biased"]["editor"]
+    rho = spearmanr(_scores(truth, names), _scores(editor, names)).statistic
+    assert rho >= 0.5, rho
+    assert editor.ranking()[0] == "Smiling"
+    assert editor.scores["Blond_Hair"].value > audits["unbiased"]["editor"].scores["Blond_Hair"].value
+
+
+def test_editor_audit_warns_when_the_classifier_misreads_the_redraws(face_audits):
+    """faces-smiling-unbiased keeps its decision on only about three quarters of the editor's unchanged redraws, so
+    editor flips are partly artefacts; the report must say so rather than present them as reliance."""
+    _, audits = face_audits
+    unbiased = audits["unbiased"]["editor"]
+    assert unbiased.redraw_agreement.value <= 0.9
+    assert "unchanged redraws" in unbiased.summary()
+    assert audits["unbiased"]["truth"].redraw_agreement is None  # renderer interventions compare with the image

@@ -86,6 +86,9 @@ class AuditReport:
         seconds: wall-clock time.
         notes: what could not be computed, and why.
         value_names: factor -> names of its values (0, 1, ...) in the group figures, where known.
+        redraw_agreement: share of images whose decision survives the editor's or generator's unchanged redraw
+            (the reference that interventions through it are compared with); None when every reference is the
+            image itself. Low agreement means the flips are partly redraw artefacts (the summary says so).
     """
 
     classifier: str
@@ -108,6 +111,7 @@ class AuditReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     value_names: dict[str, list[str]] = field(default_factory=dict)
+    redraw_agreement: Estimate | None = None
 
     # --- reading -------------------------------------------------------------------------------------------------
     @property
@@ -242,7 +246,7 @@ class AuditReport:
             "accuracy": est(self.accuracy), "shares": {k: est(e) for k, e in self.shares.items()},
             "counterfactual_validity": est(self.counterfactual_validity), "flagged": self.flagged,
             "threshold": self.threshold, "settings": self.settings, "seconds": self.seconds, "notes": self.notes,
-            "value_names": self.value_names,
+            "value_names": self.value_names, "redraw_agreement": est(self.redraw_agreement),
             "gallery": [{"factor": p.factor, "kind": p.kind, "before": png_data_uri(p.before),
                          "after": png_data_uri(p.after), "before_class": p.before_class, "after_class": p.after_class,
                          "before_probability": p.before_probability, "after_probability": p.after_probability,
@@ -278,7 +282,7 @@ class AuditReport:
             accuracy=est(raw["accuracy"]), shares={k: est(e) for k, e in raw["shares"].items()},
             counterfactual_validity=est(raw["counterfactual_validity"]), flagged=raw["flagged"],
             threshold=raw["threshold"], settings=raw["settings"], seconds=raw["seconds"], notes=raw["notes"],
-            value_names=raw.get("value_names", {}),
+            value_names=raw.get("value_names", {}), redraw_agreement=est(raw.get("redraw_agreement")),
             gallery=[GalleryPair(g["factor"], g["kind"], image_from_data_uri(g["before"]),
                                  image_from_data_uri(g["after"]), g["before_class"], g["after_class"],
                                  g["before_probability"], g["after_probability"], g["score"]) for g in raw["gallery"]],

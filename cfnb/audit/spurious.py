@@ -27,6 +27,9 @@ from .shares import CounterfactualBatch, editor_counterfactuals, generator_compo
 from .statistics import Estimate, PoissonWeights, RunningCorrelation, RunningMean, TopK, difference
 from .stream import data_attribute_names, data_size, reorder_attributes, stream
 
+REDRAW_AGREEMENT_WARNING = 0.95
+"""Below this share of decisions kept on the unchanged redraws, the summary warns that flips are partly artefacts."""
+
 FLAG_THRESHOLD = 0.2
 """A factor is flagged when changing it alone flips at least this share of decisions.
 
@@ -322,6 +325,7 @@ class _Accumulators:
         self.dominant: dict[str, RunningMean] = {}
         self.sufficient: dict[str, RunningMean] = {}
         self.validity = RunningMean(bootstrap)
+        self.redraw_agreement = RunningMean(bootstrap)
         self.components: list[str] | None = None
         self.cf_correlation: RunningCorrelation | None = None
         self.data_correlation: RunningCorrelation | None = None
@@ -336,6 +340,9 @@ class _Accumulators:
             key = id(reference)
             if key not in cache:
                 cache[key] = torch.softmax(classifier(reference), 1)
+                if reference is not images:  # a redraw (editor, generator): does the decision survive it?
+                    same = (cache[key].argmax(1) == original.argmax(1)).double().cpu()
+                    self.redraw_agreement.add(same, w)
             before = cache[key]
             after = torch.softmax(classifier(drawn.edited[name]), 1)
             decision = before.argmax(1)
@@ -437,8 +444,19 @@ class _Accumulators:
             expected=list(expected), n_images=n_images, scores=scores, figures=figures, per_class=per_class,
             groups=groups, worst_group=worst, accuracy=self.accuracy.estimate() if self.accuracy.overall.count else None,
             shares=shares, counterfactual_validity=validity, flagged=flagged, threshold=threshold, gallery=gallery,
-            settings=settings, seconds=seconds, notes=notes,
+            settings=settings, seconds=seconds, notes=notes + self._redraw_note(),
+            redraw_agreement=self.redraw_agreement.estimate() if self.redraw_agreement.overall.count else None,
         )
+
+    def _redraw_note(self) -> list[str]:
+        if not self.redraw_agreement.overall.count:
+            return []
+        agreement = self.redraw_agreement.estimate().value
+        if agreement >= REDRAW_AGREEMENT_WARNING:
+            return []
+        return [f"the classifier keeps its decision on only {agreement:.0%} of the unchanged redraws: it reads the "
+                f"generator's drawings differently from real images, so part of every flip rate is the redraw, not "
+                f"the factor (use exact interventions, or a generator whose drawings this classifier reads)"]
 
     def _correlations(self) -> dict[str, dict[str, Estimate]]:
         if self.cf_correlation is None or self.data_correlation is None or self.attribute_names is None:

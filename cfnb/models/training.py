@@ -28,6 +28,19 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
     return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
+def random_degrade(images: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Blend each image with its 3x3 box blur by its own random weight w in [0, ``strength``] and add Gaussian
+    noise of std 0.02·w: the softness of a generator's redraw, so a classifier trained with it also reads
+    redrawn images (an audit through an editor compares redraws)."""
+    if strength <= 0:
+        return images
+    n = images.shape[0]
+    w = (torch.rand(n, 1, 1, 1, generator=generator) * strength).to(images)
+    blurred = F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    noise = torch.randn(images.shape, generator=generator).to(images)
+    return (1 - w) * images + w * blurred + 0.02 * w * noise
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator):
     order = torch.randperm(n, generator=generator)
     for start in range(0, n, batch_size):
@@ -88,6 +101,7 @@ def train_supervised(
     lr: float = 2e-3,
     batch_size: int = 128,
     max_shift: int = 2,
+    degrade: float = 0.0,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
 ) -> nn.Module:
@@ -96,11 +110,13 @@ def train_supervised(
     Args:
         loss: ``"ce"`` (targets are class indices) or ``"bce"`` (targets are (N, K) multi-label 0/1).
         max_shift: random-shift augmentation in pixels (0 disables it).
+        degrade: strength of the blur-and-noise augmentation (``random_degrade``; 0 disables it).
     """
     criterion = nn.CrossEntropyLoss() if loss == "ce" else nn.BCEWithLogitsLoss()
 
     def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return criterion(model(random_shift(images[index], max_shift, generator)), targets[index])
+        batch = random_degrade(random_shift(images[index], max_shift, generator), degrade, generator)
+        return criterion(model(batch), targets[index])
 
     return fit(model, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                optimiser="adamw", pct_start=0.15, log=log)
