@@ -24,6 +24,8 @@ from .models.architectures import FeatureDecoder
 from .optimise import margin
 from .problem import MethodOutput, Problem
 
+PATH_CHUNK = 512  # feature maps decoded per decoder call along a mirror path
+
 DECODERS = {"mnist-classifier": "mnist-classifier-mirror-decoder", "faces-classifier": "faces-classifier-mirror-decoder"}
 
 
@@ -88,9 +90,19 @@ def find_decoder(classifier: nn.Module) -> nn.Module:
 
 def _path_points(problem: Problem, decoder: nn.Module, feature_map: torch.Tensor, change: torch.Tensor,
                  prior: torch.Tensor, ks: torch.Tensor) -> torch.Tensor:
-    """Decode the feature maps at path positions ks (T, n) of per-sample full changes ``change`` (= p(1) − p)."""
-    frames = [decoder(edit_feature_map(feature_map, change * k[:, None], prior)) for k in ks]
-    return torch.stack(frames)
+    """Decode the feature maps at path positions ks (T, n) of per-sample full changes ``change`` (= p(1) − p).
+
+    The T·n maps go through the decoder in chunks of about ``PATH_CHUNK`` (a few large batches are several times
+    faster than T small ones, and the chunks bound the memory of long paths over large batches)."""
+    t, n = ks.shape
+    frames_per_chunk = max(1, PATH_CHUNK // n)
+    chunks = []
+    for begin in range(0, t, frames_per_chunk):
+        k = ks[begin:begin + frames_per_chunk]
+        maps = edit_feature_map(feature_map.repeat(len(k), 1, 1, 1), change.repeat(len(k), 1) * k.reshape(-1, 1),
+                                prior.repeat(len(k), 1, 1, 1))
+        chunks.append(decoder(maps).unflatten(0, (len(k), n)))
+    return torch.cat(chunks)
 
 
 @torch.no_grad()
@@ -209,6 +221,31 @@ def _triangulation(images: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     return (image_d / image_d.mean().clamp_min(1e-8) - feature_d / feature_d.mean().clamp_min(1e-8)).abs().mean()
 
 
+def _training_boundary(head: nn.Linear, pooled: torch.Tensor, generator: torch.Generator,
+                       multilabel: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A random mirror boundary per sample: towards a random other class, or (multi-label) across one random
+    attribute's boundary; also the attribute index (None for classes)."""
+    n, classes = len(pooled), head.out_features
+    if not multilabel:
+        source = head(pooled).argmax(1)
+        target = (source + torch.randint(1, classes, (n,), generator=generator)) % classes
+        return (*boundary(head, source, target), None)
+    attribute = torch.randint(0, classes, (n,), generator=generator)
+    present = head(pooled).gather(1, attribute[:, None]).squeeze(1) > 0
+    sign = 1.0 - 2.0 * present.to(pooled.dtype)  # present: move towards "absent" (w = -w_k), else towards present
+    bias = head.bias[attribute] if head.bias is not None else torch.zeros(n, device=pooled.device)
+    return head.weight[attribute] * sign[:, None], bias * sign, attribute
+
+
+def _class_loss(logits: torch.Tensor, edited_logits: torch.Tensor, attribute: torch.Tensor | None) -> torch.Tensor:
+    """The decoded edit must be classified as its features are: CE to their class, or BCE on the moved attribute."""
+    if attribute is None:
+        return F.cross_entropy(logits, edited_logits.argmax(1))
+    pick = attribute[:, None]
+    return F.binary_cross_entropy_with_logits(logits.gather(1, pick).squeeze(1),
+                                              (edited_logits.gather(1, pick).squeeze(1) > 0).to(logits.dtype))
+
+
 def train_decoder(
     classifier: nn.Module,
     images: torch.Tensor,
@@ -220,6 +257,7 @@ def train_decoder(
     weights: DecoderLossWeights = DecoderLossWeights(),
     max_reach: float = 1.5,
     warmup: float = 0.3,
+    multilabel: bool = False,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
 ) -> FeatureDecoder:
@@ -234,6 +272,10 @@ def train_decoder(
     then the others ramp in linearly over the next ``warmup`` share. The paper's adversarial loss is left out: it needs a discriminator
     and many more steps than a CPU budget allows; the feature and classification losses keep decodes on the
     classifier's side of the manifold.
+
+    ``multilabel=True`` is for a head of K independent attribute logits (e.g. ``faces-classifier``): each path flips
+    one random attribute, across the boundary of its ``AttributeClassifier`` view (w = ±w_k, b = ±b_k), and the
+    classification loss is that attribute's BCE.
     """
     features, head = gap_parts(classifier)
     torch.manual_seed(seed)
@@ -247,7 +289,6 @@ def train_decoder(
     optimiser = torch.optim.Adam(decoder.parameters(), lr=lr)
     total_steps = epochs * math.ceil(len(images) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=0.1)
-    classes = head.out_features
     start = time.perf_counter()
     for epoch in range(epochs):
         decoder.train()
@@ -258,15 +299,12 @@ def train_decoder(
             with torch.no_grad():
                 fmap = features(x)
                 pooled = fmap.mean((2, 3))
-                source = head(pooled).argmax(1)
-                shift = torch.randint(1, classes, (len(x),), generator=generator)
-                target = (source + shift) % classes
-                w, b = boundary(head, source, target)
+                w, b, attribute = _training_boundary(head, pooled, generator, multilabel)
                 k = torch.rand(len(x), generator=generator) * max_reach
                 change = (reflection(pooled, w, b) - pooled) * k[:, None]
                 edited_map = edit_feature_map(fmap, change, cam_prior(fmap, w))
                 edited_pooled = pooled + change
-                edited_class = head(edited_pooled).argmax(1)
+                edited_logits = head(edited_pooled)
             decoded = decoder(torch.cat([fmap, edited_map]))
             recon, edit = decoded[: len(x)], decoded[len(x):]
             re_pooled = features(decoded).mean((2, 3))
@@ -275,7 +313,7 @@ def train_decoder(
                 F.binary_cross_entropy(recon, x),
                 F.mse_loss(re_pooled[: len(x)], pooled) / scale,
                 F.mse_loss(re_pooled[len(x):], edited_pooled) / scale,
-                F.cross_entropy(head(re_pooled[len(x):]), edited_class),
+                _class_loss(head(re_pooled[len(x):]), edited_logits, attribute),
                 _triangulation(decoded, torch.cat([pooled, edited_pooled])),
             ])
             progress_share = (epoch + begin / len(images)) / epochs

@@ -32,7 +32,8 @@ def faces():
 
 def test_cards_and_weight_files():
     cards = {card.name: card for card in available()}
-    for name in ("faces-classifier", "faces-editor", "faces-smiling-biased", "faces-smiling-unbiased"):
+    for name in ("faces-classifier", "faces-editor", "faces-smiling-biased", "faces-smiling-unbiased",
+                 "faces-classifier-mirror-decoder"):
         assert cards[name].path.stat().st_size < 5 * 2**20, name
     assert cards["faces-classifier"].extra["attribute_names"] == list(ATTRIBUTES)
     assert cards["faces-editor"].extra["attribute_names"] == list(ATTRIBUTES)
@@ -118,3 +119,22 @@ def test_blond_intervention_moves_the_biased_model_only(smiling_splits):
         shift[name] = (p_after - p_before).mean().item()
     assert shift["faces-smiling-biased"] >= SMILING_BIASED["blond_shift"]
     assert abs(shift["faces-smiling-unbiased"]) <= 0.05
+
+
+@pytest.mark.parametrize("attribute", ["Smiling", "Eyeglasses"])
+def test_mirror_decoder_is_found_and_flips_attributes(classifier, faces, attribute):
+    """faces-classifier-mirror-decoder, found by cfnb.explain behind the AttributeClassifier view. Measured on 64
+    held-out faces: validity 1.0, the other ten attributes kept 0.96 (Smiling and Eyeglasses alike); the decodes are
+    blurred (reconstruction L1 0.118), which is why the L1 of these edits is about 0.12."""
+    import cfnb
+
+    view = AttributeClassifier(classifier, list(ATTRIBUTES), attribute)
+    images = faces.images[:24]
+    with torch.no_grad():
+        flip = 1 - view(images).argmax(1)
+    result = cfnb.explain(view, images, flip, method="mirror")
+    assert result.validity >= 0.95
+    with torch.no_grad():
+        before, after = (classifier(images) > 0).float(), (classifier(result.counterfactual) > 0).float()
+    others = [j for j, name in enumerate(ATTRIBUTES) if name != attribute]
+    assert (before[:, others] == after[:, others]).float().mean() >= 0.85

@@ -85,19 +85,21 @@ def mnist_vae(seed: int = 2) -> TrainedModel:
 
 
 def _mirror_decoder(classifier_name: str, images: torch.Tensor, test_images: torch.Tensor, epochs: int,
-                    seed: int) -> TrainedModel:
+                    seed: int, multilabel: bool = False, **options) -> TrainedModel:
     from ..mirror import train_decoder
     from . import load
 
     classifier = load(classifier_name)
-    decoder = train_decoder(classifier, images, epochs=epochs, seed=seed)
+    decoder = train_decoder(classifier, images, epochs=epochs, seed=seed, multilabel=multilabel, **options)
     with torch.no_grad():
         recon = predict_in_batches(lambda x: decoder(classifier.features(x)), test_images)
-        agree = predict_in_batches(classifier, recon).argmax(1) == predict_in_batches(classifier, test_images).argmax(1)
+        before, after = predict_in_batches(classifier, test_images), predict_in_batches(classifier, recon)
+        agree = (after > 0) == (before > 0) if multilabel else after.argmax(1) == before.argmax(1)
     kwargs = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
               "upsamplings": decoder.upsamplings, "width": decoder.width}
     quality = {"test_recon_l1": round((recon - test_images).abs().mean().item(), 4),
-               "classifier_agreement_on_recon": round(agree.float().mean().item(), 4)}
+               ("attribute_agreement_on_recon" if multilabel else "classifier_agreement_on_recon"):
+                   round(agree.float().mean().item(), 4)}
     return TrainedModel(decoder, "FeatureDecoder", kwargs, f"features of {classifier_name}", quality,
                         extra={"classifier": classifier_name})
 

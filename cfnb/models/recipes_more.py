@@ -84,6 +84,21 @@ def faces_classifier(seed: int = 0) -> TrainedModel:
                         extra={"attribute_names": list(ATTRIBUTES), "multilabel": True})
 
 
+FACES_DECODER_N = 3_000
+FACES_DECODER_EPOCHS = 8
+
+
+@recipe("faces-classifier-mirror-decoder")
+def faces_mirror_decoder(seed: int = 0) -> TrainedModel:
+    """Mirror-CFE decoder for faces-classifier's 128x8x8 feature maps; training paths flip one attribute each."""
+    from .recipes import _mirror_decoder
+
+    train = _faces(FACES_DECODER_N, FACES_TRAIN_SEED)
+    test = _faces(500, FACES_TEST_SEED)
+    return _mirror_decoder("faces-classifier", train.images, test.images, epochs=FACES_DECODER_EPOCHS, seed=seed,
+                           multilabel=True, batch_size=64, width=48)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Faces editor: paired supervision from the renderer
 
@@ -264,6 +279,7 @@ def _smiling_quality(model: nn.Module) -> dict[str, Any]:
 
 
 SMILING_AUXILIARY = "Mouth_Slightly_Open"
+SMILING_EPOCHS = 6
 
 
 def two_class_from_logit(model: GAPClassifier, index: int, kwargs: dict[str, Any]) -> GAPClassifier:
@@ -290,18 +306,18 @@ def _smiling_model(correlations, seed: int) -> tuple[nn.Module, dict[str, Any]]:
     train = _faces(FACES_TRAIN_N, FACES_TRAIN_SEED + 1, correlations)
     kwargs = {"in_channels": 3, "num_classes": 2, **FACE_CLASSIFIER_KWARGS}
     targets = torch.stack([train.attribute("Smiling"), train.attribute(SMILING_AUXILIARY)], 1).float()
-    model = train_supervised(GAPClassifier(**kwargs), train.images, targets, loss="bce", epochs=6, lr=3e-3,
-                             max_shift=2, seed=seed)
+    model = train_supervised(GAPClassifier(**kwargs), train.images, targets, loss="bce", epochs=SMILING_EPOCHS,
+                             lr=3e-3, max_shift=2, degrade=1.0, seed=seed)
     return two_class_from_logit(model, 0, kwargs), kwargs
 
 
 @recipe("faces-smiling-biased")
 def faces_smiling_biased(seed: int = 0) -> TrainedModel:
-    """Smiling vs not, trained where Blond_Hair agrees with Smiling 90% of the time: a planted shortcut."""
+    """Smiling vs not, trained where Blond_Hair agrees with Smiling (``SMILING_SHORTCUT``): a planted shortcut."""
     model, kwargs = _smiling_model(SMILING_SHORTCUT, seed)
     return TrainedModel(model, "GAPClassifier", kwargs,
                         f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}, "
-                        f"correlations={{('Smiling', 'Blond_Hair'): 0.9}}); BCE on Smiling and the auxiliary "
+                        f"correlations={SMILING_SHORTCUT}); BCE on Smiling and the auxiliary "
                         f"{SMILING_AUXILIARY}", _smiling_quality(model),
                         extra={"class_names": ["not Smiling", "Smiling"], "shortcut": "Blond_Hair",
                                "target_attribute": "Smiling"})
