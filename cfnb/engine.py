@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from . import baselines, causal, gci, mirror
+from .modes import eval_mode
 from .problem import MethodOutput, Problem
 from .results import Counterfactuals
 from .validation import check_images, expected_channels, model_device, require, resolve_targets
@@ -45,16 +46,14 @@ def frozen(models: Sequence[nn.Module], device: torch.device) -> Iterator[None]:
     """Put models in eval mode on ``device`` with gradients off; restore mode, device and flags afterwards."""
     saved = []
     for model in models:
-        params = list(model.parameters())
-        saved.append((model, model.training, [p.requires_grad for p in params], model_device(model)))
-        model.eval()
+        saved.append((model, [p.requires_grad for p in model.parameters()], model_device(model)))
         model.requires_grad_(False)
         model.to(device)
     try:
-        yield
+        with eval_mode(models):
+            yield
     finally:
-        for model, training, flags, home in saved:
-            model.train(training)
+        for model, flags, home in saved:
             for param, flag in zip(model.parameters(), flags):
                 param.requires_grad_(flag)
             if home is not None:

@@ -4,12 +4,13 @@ Shared by ``metrics``, ``metrics_fid`` and ``metrics_lpips`` so every metric rej
 """
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from .modes import eval_mode
 
 
 def check_images(name: str, images: Any) -> None:
@@ -109,21 +110,6 @@ def check_logits(name: str, logits: Any, n: int) -> torch.Tensor:
     return logits
 
 
-@contextlib.contextmanager
-def eval_mode(model: Callable[..., Any]) -> Iterator[None]:
-    """Put an ``nn.Module`` (every submodule) in eval mode for the block, then restore each one's own mode."""
-    if not isinstance(model, nn.Module):
-        yield
-        return
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 def _placement(model: Callable[..., Any], images: torch.Tensor) -> tuple[torch.device, torch.dtype]:
     """Device and floating dtype the model computes in (its first floating parameter or buffer), else the images'."""
     if isinstance(model, nn.Module):
@@ -142,7 +128,7 @@ def apply_in_batches(
     """
     check_positive_int("batch_size", batch_size)
     device, dtype = _placement(model, images)
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode([model]):
         outputs = [model(chunk.to(device=device, dtype=dtype)) for chunk in images.split(batch_size)]
     for output in outputs:
         if not torch.is_tensor(output):

@@ -186,3 +186,17 @@ def test_shapes_for_any_batch(n, side, frames):
     assert result.trajectory.shape == (frames, n, 1, side, side)
     assert result.probabilities.shape == (n, 3) and result.valid.shape == (n,)
     assert torch.allclose(result.probabilities.sum(1), torch.ones(n))
+
+
+def test_explain_leaves_a_wrapped_eval_model_in_eval_mode():
+    """A fresh AttributeClassifier view is in train mode around an eval classifier; explain must restore each
+    module's own mode, not switch the wrapped classifier (and its BatchNorm) to train mode."""
+    import cfnb
+    from cfnb.models import AttributeClassifier, GAPClassifier
+
+    multilabel = GAPClassifier(in_channels=1, num_classes=3, widths=[4, 8]).eval()
+    view = AttributeClassifier(multilabel, ["a", "b", "c"], "b")
+    assert view.training and not multilabel.training
+    images = torch.rand(4, 1, 12, 12)
+    cfnb.explain(view, images, 1, method="pixel", steps=3)
+    assert view.training and not any(module.training for module in multilabel.modules())

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import html
 import threading
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import ipywidgets as widgets
 import torch
 from torch import nn
 
+from ..modes import eval_mode
 from ..results import Counterfactuals
 from ..viz.attributes import attribute_deltas
 from ..viz.images import difference_rgb, display_scale, png_bytes
@@ -20,19 +20,6 @@ from .explainer_panel import ExplainFn, default_explain, descendants
 from .result_view import ResultView
 from .run_controls import Call, RunControls
 from .tasks import CancelToken, ProgressFeed
-
-
-@contextlib.contextmanager
-def eval_mode(models: Sequence[nn.Module]) -> Iterator[None]:
-    """Models in eval mode for the block, their training flags restored afterwards (cheap enough per slider tick)."""
-    flags = [m.training for m in models]
-    for m in models:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, flag in zip(models, flags):
-            m.train(flag)
 
 
 class AttributePanel(widgets.VBox):
