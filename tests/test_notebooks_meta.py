@@ -222,6 +222,18 @@ def problems_install_cell(nb: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
+def problems_checked_cells(nb: nbformat.NotebookNode) -> list[str]:
+    """Cells marked NBVAL_CHECK_OUTPUT that are stored unrun or without output (refresh: tests/nbval_store.py)."""
+    from nbval_store import is_checked
+
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if is_checked(cell) and (cell.get("execution_count") is None or not cell.get("outputs")):
+            problems.append(f"cell {index} is marked NBVAL_CHECK_OUTPUT but stores no run output: nbval would skip "
+                            f"it; run tests/nbval_store.py on the notebook")
+    return problems
+
+
 # ------------------------------------------------------------------------------------------- the notebooks present
 NOTEBOOKS = notebook_paths()
 # Until the first notebook lands, each per-notebook test shows as one skip that says so.
@@ -266,6 +278,12 @@ def test_outputs_are_small(path: Path):
 @pytest.mark.parametrize("path", PARAMS)
 def test_install_cell_is_a_noop_when_cfnb_is_installed(path: Path):
     assert problems_install_cell(read(path)) == []
+
+
+@pytest.mark.parametrize("path", PARAMS)
+def test_checked_cells_store_the_output_nbval_compares(path: Path):
+    """nbval skips a cell stored unrun, so a NBVAL_CHECK_OUTPUT cell without stored output would check nothing."""
+    assert problems_checked_cells(read(path)) == []
 
 
 # ------------------------------------------------------------------------------- the checks, on synthetic notebooks
@@ -370,3 +388,13 @@ def test_sanitize_patterns(text: str, expected: str):
     for regex, replacement in patterns:
         text = re.sub(regex, replacement, text)
     assert text == expected
+
+
+def test_checked_cell_stored_unrun_is_caught():
+    nb = make_notebook()
+    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1 + 1)")
+    nb.cells.append(checked)
+    assert len(problems_checked_cells(nb)) == 1
+    checked.execution_count = 3
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    assert problems_checked_cells(nb) == []
