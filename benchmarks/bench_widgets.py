@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 
 import torch
@@ -35,6 +36,9 @@ def main() -> None:
     times = [1000 * t for t in panel.latencies]
     print(f"slider moves: {len(times)}, latency median {statistics.median(times):.0f} ms, "
           f"95th percentile {sorted(times)[int(0.95 * (len(times) - 1))]:.0f} ms, max {max(times):.0f} ms")
+    for thread in threading.enumerate():  # let the panel's live-update thread finish before the interpreter exits
+        if thread.name == "cfnb-live":
+            thread.join(timeout=10)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ REDRAW_AGREEMENT_WARNING = 0.95
 FLAG_THRESHOLD = 0.2
 """A factor is flagged when changing it alone flips at least this share of decisions.
 
-Set from measurement (docs/audits.md): unbiased classifiers score at most ~0.05 on factors they do not use
-(colour, patch, non-causal face attributes), biased ones 0.5 and above on their shortcut; 0.2 sits between with
-room on both sides.
+Set from measurement (docs/audits.md): unbiased twins score at most 0.01 on the planted factors (colour, patch,
+Blond_Hair) under exact interventions, the biased ones 0.67 (colour) and 0.29 (patch); 0.2 sits between. A
+partial shortcut (faces-smiling-biased: Blond_Hair 0.13) stays under it: read the scores, not only the flags.
 """
 
 
