@@ -68,6 +68,7 @@ def panel_factory(tiny_classifier, bands):
 
     def make(**kwargs):
         images, labels = bands
+        kwargs.setdefault("warm_up", False)  # the fakes below count calls; test_warm_up covers it
         panel = ExplainerPanel(tiny_classifier, images, labels, frames=6, **kwargs)
         made.append(panel)
         return panel
@@ -415,3 +416,28 @@ def test_panels_are_stock_widget_compositions(panel_factory):
     panel = panel_factory()
     assert isinstance(panel, widgets.VBox)
     assert type(panel).__module__.startswith("cfnb.") and not hasattr(panel, "_esm")  # no custom front end
+
+
+def test_warm_up_runs_one_cheap_search_and_never_breaks_the_panel(tiny_classifier, bands):
+    import cfnb
+
+    images, labels = bands
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return cfnb.explain(*args, **kwargs)
+
+    panel = ExplainerPanel(tiny_classifier, images, labels, frames=6, methods=["pixel"], explain_fn=recording)
+    assert len(calls) == 1 and calls[0]["steps"] == 1 and calls[0]["method"] == "pixel"
+    assert panel.result is None and panel.error is None
+    assert not tiny_classifier.training
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    quiet = ExplainerPanel(tiny_classifier, images, labels, frames=6, methods=["pixel"], explain_fn=broken)
+    assert quiet.error is None  # the warm-up's failure is not shown; a real Explain shows it
+    assert quiet.explain(index=0, target=1) is None and "boom" in quiet.error
+    for made in (panel, quiet):
+        made.close()

@@ -39,6 +39,7 @@ def test_explainer_panel_explains_in_the_browser(lab):
     seconds = time.perf_counter() - started
     print(f"click to counterfactual shown: {seconds:.2f} s")  # recorded in docs/benchmarks.md
     text = lab.outputs().first.inner_text()
+    print("the panel's own report:", (re.findall(r"[^\n]*done in[^\n]*", text) or ["?"])[0])
     assert re.search(r"prediction: 0 \(\d\.\d\d\) → \d \(\d\.\d\d\) ✓", text), text[-600:]
     assert lab.page.evaluate(COUNTERFACTUAL_SRC) != images_before  # the counterfactual image arrived
 
