@@ -44,8 +44,9 @@ def main() -> None:
     args = parser.parse_args()
     classifier, oracle = load("mnist-classifier"), load("mnist-oracle")
     helpers = {"latent": {"generator": load("mnist-vae")}, "causal": {"generator": load("mnist-vae")}}
-    options = {**helpers.get(args.method, {}), **parse_options(args.option)}
-    print(f"method {args.method}, options {parse_options(args.option) or 'shipped defaults'}")
+    chosen = parse_options(args.option)
+    options = {**helpers.get(args.method, {}), **chosen}
+    print(f"method {args.method}, options {chosen or 'shipped defaults'}")
     print(f"{'sample':<12}{'n':>5}{'validity':>10}{'oracle':>8}{'L1':>8}{'median steps':>14}{'seconds':>9}")
     for name, (images, target) in samples().items():
         result = cfnb.explain(classifier, images, target, method=args.method, **options)

@@ -1,9 +1,9 @@
 """cfnb.audit against planted truths, with the shipped models: a biased classifier's shortcut is found and scored far
 above its unbiased twin's, and an unbiased classifier raises no false alarm.
 
-Thresholds come from the measurements in docs/audits.md (``runs`` of the same calls on more images); each sits well
-inside the gap between the biased and the unbiased figure, so a broken intervention, a broken statistic or a swapped
-model fails them.
+Thresholds come from the measurements in docs/audits.md (the same calls; the faces on 300 instead of 200 images);
+each sits well inside the gap between the biased and the unbiased figure, so a broken intervention, a broken
+statistic or a swapped model fails them.
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def _scores(report, names):
 
 
 def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits):
-    """Exact interventions (the renderer). Measured on these 200 faces (300 in docs/audits.md): the biased model
+    """Exact interventions (the renderer). Measured on 300 faces of this seed (docs/audits.md): the biased model
     flips on Blond_Hair 0.13, the unbiased one 0.00; every other attribute leaves the unbiased model unmoved while
     Smiling flips it always. The biased model also reacts to Mustache (0.15) and Mouth_Slightly_Open (0.11), which
     the renderer draws around the mouth: that is the truth about this model, not an audit error."""

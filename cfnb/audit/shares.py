@@ -92,7 +92,7 @@ def editor_counterfactuals(classifier: nn.Module, images: torch.Tensor, attribut
     with torch.no_grad():
         content = editor.encode(images)
         sufficient = torch.stack([
-            classifier(editor.decode(content, (start + delta * _one_hot(len(delta[0]), [k])).to(device))).argmax(1).cpu()
+            classifier(editor.decode(content, (start + delta * _one_hot(delta.shape[1], [k])).to(device))).argmax(1).cpu()
             == result.target for k in range(delta.shape[1])], 1)
     return CounterfactualBatch(list(result.extras["attribute_names"]), _normalise(delta.abs()), delta, result.valid,
                                sufficient, _query_change(result), result)

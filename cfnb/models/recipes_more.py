@@ -311,26 +311,28 @@ def _smiling_model(correlations, seed: int) -> tuple[nn.Module, dict[str, Any]]:
     return two_class_from_logit(model, 0, kwargs), kwargs
 
 
+def _smiling(correlations, seed: int) -> TrainedModel:
+    """The Smiling recipe on faces with ``correlations`` (None: none), with its card."""
+    model, kwargs = _smiling_model(correlations, seed)
+    faces = (f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}, correlations={correlations})" if correlations
+             else f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}), no correlations")
+    extra = {"class_names": ["not Smiling", "Smiling"], "target_attribute": "Smiling"}
+    if correlations:
+        extra["shortcut"] = "Blond_Hair"
+    return TrainedModel(model, "GAPClassifier", kwargs, f"{faces}; BCE on Smiling and the auxiliary {SMILING_AUXILIARY}",
+                        _smiling_quality(model), extra=extra)
+
+
 @recipe("faces-smiling-biased")
 def faces_smiling_biased(seed: int = 0) -> TrainedModel:
     """Smiling vs not, trained where Blond_Hair agrees with Smiling (``SMILING_SHORTCUT``): a planted shortcut."""
-    model, kwargs = _smiling_model(SMILING_SHORTCUT, seed)
-    return TrainedModel(model, "GAPClassifier", kwargs,
-                        f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}, "
-                        f"correlations={SMILING_SHORTCUT}); BCE on Smiling and the auxiliary "
-                        f"{SMILING_AUXILIARY}", _smiling_quality(model),
-                        extra={"class_names": ["not Smiling", "Smiling"], "shortcut": "Blond_Hair",
-                               "target_attribute": "Smiling"})
+    return _smiling(SMILING_SHORTCUT, seed)
 
 
 @recipe("faces-smiling-unbiased")
 def faces_smiling_unbiased(seed: int = 0) -> TrainedModel:
     """Smiling vs not, trained without planted correlations (the comparison for faces-smiling-biased)."""
-    model, kwargs = _smiling_model(None, seed)
-    return TrainedModel(model, "GAPClassifier", kwargs,
-                        f"synth_faces(n={FACES_TRAIN_N}, seed={FACES_TRAIN_SEED + 1}), no correlations; BCE on "
-                        f"Smiling and the auxiliary {SMILING_AUXILIARY}", _smiling_quality(model),
-                        extra={"class_names": ["not Smiling", "Smiling"], "target_attribute": "Smiling"})
+    return _smiling(None, seed)
 
 
 # ----------------------------------------------------------------------------------------------------------------
