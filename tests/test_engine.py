@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 import cfnb
 from cfnb.results import Counterfactuals
 
-from tiny_models import TinyGAP, TinyGenerator
+from tiny_models import TinyGAP, TinyGenerator, intensity_bands
 
 
 def targets_away(classifier, images):
@@ -160,7 +160,8 @@ def test_mirror_path_reflects_features(tiny_classifier, tiny_images):
 
     decoder = train_decoder(tiny_classifier, torch.rand(64, 1, 8, 8), epochs=1, log=None)
     target = targets_away(tiny_classifier, tiny_images)
-    result = cfnb.explain(tiny_classifier, tiny_images, target, method="mirror", decoder=decoder, frames=9, kappa=0.0)
+    result = cfnb.explain(tiny_classifier, tiny_images, target, method="mirror", decoder=decoder, frames=9, kappa=0.0,
+                          extend=(), refine_steps=0)
     pooled, end = result.extras["pooled_start"], result.extras["pooled_end"]
     head = tiny_classifier.head
     w = head.weight[target] - head.weight[result.source]
@@ -200,3 +201,15 @@ def test_explain_leaves_a_wrapped_eval_model_in_eval_mode():
     images = torch.rand(4, 1, 12, 12)
     cfnb.explain(view, images, 1, method="pixel", steps=3)
     assert view.training and not any(module.training for module in multilabel.modules())
+
+
+def test_mirror_refines_end_points_the_decoder_cannot_turn(tiny_classifier):
+    from cfnb.mirror import train_decoder
+    images = intensity_bands(30, seed=2)[0]
+    target = targets_away(tiny_classifier, images)
+    decoder = train_decoder(tiny_classifier, torch.rand(64, 1, 8, 8), epochs=1, log=None)
+    plain = cfnb.explain(tiny_classifier, images, target, method="mirror", decoder=decoder, extend=(), refine_steps=0)
+    refined = cfnb.explain(tiny_classifier, images, target, method="mirror", decoder=decoder, extend=())
+    assert plain.extras["refined"].sum() == (~plain.valid).sum()  # every sample invalid at k=1 is marked
+    assert refined.validity > plain.validity + 0.2  # measured 0.33 -> 0.67 with this 1-epoch decoder
+    assert (refined.steps_used[plain.valid] == 1).all() and (refined.steps_used[~plain.valid] > 1).all()

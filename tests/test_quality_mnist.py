@@ -40,7 +40,7 @@ def oracle_of(results, mnist_models, method, name):
     return oracle_validity(mnist_models["mnist-oracle"], result.counterfactual, result.target)
 
 
-@pytest.mark.parametrize("method, least", [("latent", 0.95), ("mirror", 0.9)])
+@pytest.mark.parametrize("method, least", [("latent", 0.99), ("mirror", 0.99)])
 @pytest.mark.parametrize("name", ["all-targets", "pairs"])
 def test_validity(results, method, least, name):
     assert results[method, name].validity >= least
