@@ -220,3 +220,14 @@ def test_figures_from_a_real_pixel_result(tiny_classifier, tiny_images, tmp_path
     assert len(viz.compare(result).data) == 9
     with Image.open(result.to_gif(tmp_path / "real.gif")) as gif:
         assert gif.n_frames == 7
+
+
+def test_class_probabilities_colours_the_prediction_and_the_target():
+    figure = viz.class_probabilities(torch.tensor([0.1, 0.7, 0.2]), ["a", "b", "c"], target=2, title="t")
+    bar = figure.data[0]
+    assert list(bar.x) == ["a", "b", "c"] and list(bar.y) == pytest.approx([0.1, 0.7, 0.2])
+    assert bar.marker.color[1] != bar.marker.color[2] != bar.marker.color[0]
+    with pytest.raises(ValueError, match="3 probabilities but 2 class names"):
+        viz.class_probabilities([0.1, 0.7, 0.2], ["a", "b"])
+    with pytest.raises(ValueError, match="target 5 out of range"):
+        viz.class_probabilities([0.1, 0.7, 0.2], ["a", "b", "c"], target=5)

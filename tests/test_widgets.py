@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import sys
 import threading
 import time
@@ -124,6 +125,8 @@ def test_index_slider_and_thumbnails_select_the_image(panel_factory, bands):
 def test_explain_button_runs_in_a_thread_and_shows_the_result(panel_factory, bands):
     fake = FakeExplain(steps=20)
     panel = panel_factory(explain_fn=fake)
+    before = panel.view.figure_output.outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"][0]
+    assert before["type"] == "bar" and len(before["y"]) == 3  # the selected image's class probabilities
     panel.index.value = 2
     panel.target.value = 0
     panel.method.value = "pixel"
@@ -142,7 +145,7 @@ def test_explain_button_runs_in_a_thread_and_shows_the_result(panel_factory, ban
     assert "application/vnd.plotly.v1+json" in panel.view.figure_output.outputs[0]["data"]
     assert len(panel.figure.frames) == 5
     assert panel.progress.value == panel.progress.max == 20 and panel.progress.bar_style == "success"
-    assert panel.status.value.startswith("done in")
+    assert re.fullmatch(r"done in \d+\.\d\d s", panel.status.value)  # not "...; drawing the figure…" any more
     assert not panel.explain_button.disabled and panel.cancel_button.disabled and not panel.index.disabled
 
 
@@ -441,3 +444,29 @@ def test_warm_up_runs_one_cheap_search_and_never_breaks_the_panel(tiny_classifie
     assert quiet.explain(index=0, target=1) is None and "boom" in quiet.error
     for made in (panel, quiet):
         made.close()
+
+
+def test_searches_run_on_fewer_torch_threads_and_restore_them(panel_factory):
+    seen = []
+
+    def counting_explain(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return FakeExplain(steps=2)(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    panel = panel_factory(explain_fn=counting_explain, threads=1)
+    panel.explain(index=1, target=0, method="pixel")
+    assert seen[-1] == 1 and torch.get_num_threads() == before  # limited during the search, restored after
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        panel_factory(threads=0)
+
+
+def test_overlapping_thread_limits_restore_the_first_setting():
+    from cfnb.widgets.tasks import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1  # the outer block still runs
+    assert torch.get_num_threads() == before

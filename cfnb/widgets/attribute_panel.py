@@ -48,6 +48,8 @@ class AttributePanel(widgets.VBox):
         attribute_classifier: reads the images' current attributes for the sliders' start (default: the
             classifier when multi-label).
         device / frames / seed / explain_options: passed to ``explain``.
+        threads: torch threads while a search runs (default: one fewer than torch's setting, at least one, so
+            a browser on the same CPU stays responsive; see ``cfnb.widgets.tasks.browser_friendly_threads``).
         throttle_s: minimum time between two live updates.
         image_px: displayed image width.
     """
@@ -69,6 +71,7 @@ class AttributePanel(widgets.VBox):
         throttle_s: float = 0.1,
         image_px: int = 128,
         explain_options: dict[str, Any] | None = None,
+        threads: int | None = None,
     ):
         if hasattr(images, "images"):
             images = images.images
@@ -136,7 +139,7 @@ class AttributePanel(widgets.VBox):
         else:
             self.target = widgets.Dropdown(options=[(n, k) for k, n in enumerate(self.output_names)],
                                            description="target class", style=style)
-        self.controls = RunControls([self.index, self.target, self.reset_button, *self.sliders])
+        self.controls = RunControls([self.index, self.target, self.reset_button, *self.sliders], threads=threads)
         self.explain_button, self.cancel_button = self.controls.explain_button, self.controls.cancel_button
         self.progress, self.status, self.errors = self.controls.progress, self.controls.status, self.controls.errors
         self.view = ResultView(image_px)

@@ -13,10 +13,11 @@ from torch import nn
 from ..results import Counterfactuals
 from ..viz.animation import animate
 from ..viz.images import display_scale, png_bytes
+from ..viz.probabilities import class_probabilities as probability_bars
 from .display import figure_bundle, guarded
 from .result_view import ResultView
 from .run_controls import Call, RunControls
-from .tasks import CancelToken, ProgressFeed
+from .tasks import CancelToken, ProgressFeed, torch_threads
 
 ExplainFn = Callable[..., Counterfactuals]
 METHOD_ORDER = ("latent", "mirror", "causal", "pixel", "pgd", "attribute")
@@ -108,8 +109,11 @@ class ExplainerPanel(widgets.VBox):
         seed: passed to ``explain``.
         thumbnails: thumbnails per page of the strip.
         image_px: displayed image width.
-        animation: show the ``animate`` figure under the result.
+        animation: show the ``animate`` figure under the result (and, before a search, the class probabilities of
+            the selected image, which also has the page load Plotly before the first transition).
         explain_options: more options for ``explain`` (e.g. ``{"spurious": ["colour"]}`` for "causal").
+        threads: torch threads while a search runs (default: one fewer than torch's setting, at least one, so
+            a browser on the same CPU stays responsive; see ``cfnb.widgets.tasks.browser_friendly_threads``).
         warm_up: run a one-step search and build one animation (and its display bundle) while the panel is built,
             so the first click on Explain does not pay for Plotly's first figure and renderer imports and the
             models' first passes (about 4 s of a 4.7 s first click, measured).
@@ -139,6 +143,7 @@ class ExplainerPanel(widgets.VBox):
         animation: bool = True,
         explain_options: dict[str, Any] | None = None,
         warm_up: bool = True,
+        threads: int | None = None,
     ):
         if hasattr(images, "images"):
             labels = getattr(images, "labels", None) if labels is None else labels
@@ -195,7 +200,8 @@ class ExplainerPanel(widgets.VBox):
                                          style=style, continuous_update=False)
         self._sliders = {"lam": self.lam, "steps": self.steps, "kappa": self.kappa}
         self.controls = RunControls([self.index, self.target, self.method, self.lam, self.steps, self.kappa,
-                                     *self._thumb_buttons], on_idle=lambda: self._apply_method(reset=False))
+                                     *self._thumb_buttons], on_idle=lambda: self._apply_method(reset=False),
+                                     threads=threads)
         self.explain_button, self.cancel_button = self.controls.explain_button, self.controls.cancel_button
         self.progress, self.status, self.errors = self.controls.progress, self.controls.status, self.controls.errors
         self.selection = widgets.HTML(value="")
@@ -225,9 +231,10 @@ class ExplainerPanel(widgets.VBox):
             target = (int(self._probabilities_of(0).argmax()) + 1) % len(self.class_names)
             options = {"steps": 1} if "steps" in method_defaults(self.method.value) else {}
             explain_fn = self._explain_fn or default_explain()
-            result = explain_fn(self.classifier, self.images[0:1], target, method=self.method.value, **self.helpers,
-                                device=self.device, seed=self.seed, frames=self.frames,
-                                class_names=self.class_names, **{**self.explain_options, **options})
+            with torch_threads(self.controls.threads):  # the CPU kernels are prepared per thread count too
+                result = explain_fn(self.classifier, self.images[0:1], target, method=self.method.value,
+                                    **self.helpers, device=self.device, seed=self.seed, frames=self.frames,
+                                    class_names=self.class_names, **{**self.explain_options, **options})
             self._oracle_row(result)
             if self.animation:
                 figure_bundle(animate(result, 0))  # the first bundle imports Plotly's renderers (seconds)
@@ -284,6 +291,9 @@ class ExplainerPanel(widgets.VBox):
         self.selection.value = (f"image #{index}{html.escape(label)} · predicted "
                                 f"{html.escape(self.class_names[predicted])} ({float(probs[predicted]):.2f})")
         self.view.show_original(self.images[index], f"{self.class_names[predicted]} ({float(probs[predicted]):.2f})")
+        if self.animation:  # also makes the page load Plotly before the first transition arrives
+            self.view.show_figure(probability_bars(
+                probs, self.class_names, title=f"the classifier on image #{index} (the transition comes here)"))
 
     def _on_method(self, change: dict[str, Any]) -> None:
         self._apply_method(reset=True)
@@ -347,10 +357,16 @@ class ExplainerPanel(widgets.VBox):
         return call
 
     def _present(self, result: Counterfactuals) -> None:
-        extra = self._oracle_row(result)
-        figure = animate(result, 0) if self.animation else None
-        self.result, self.figure = result, figure
-        self.view.show(result, 0, figure=figure, extra_rows=extra)
+        """Show the counterfactual and its numbers (fast); ``_present_animation`` follows."""
+        self.result, self.figure = result, None
+        self.view.show(result, 0, extra_rows=self._oracle_row(result),
+                       figure_note="drawing the transition…" if self.animation else "")
+
+    def _present_animation(self, result: Counterfactuals) -> None:
+        """Build and show the transition animation of the result on show (a few hundred ms with the browser)."""
+        if self.animation:
+            self.figure = animate(result, 0)
+            self.view.show_figure(self.figure)
 
     def _oracle_row(self, result: Counterfactuals) -> dict[str, str]:
         if self.oracle is None:
@@ -385,7 +401,8 @@ class ExplainerPanel(widgets.VBox):
         except (ValueError, TypeError, IndexError) as error:
             self.controls.fail(error)
             return None
-        return self.controls.run(request["method"], self._caller(request), self._present)
+        return self.controls.run(request["method"], self._caller(request), self._present,
+                                 self._present_animation)
 
     def explain_async(self, index: int | None = None, target: int | str | None = None, method: str | None = None,
                       **settings: Any) -> threading.Thread | None:
@@ -398,7 +415,8 @@ class ExplainerPanel(widgets.VBox):
         except (ValueError, TypeError, IndexError) as error:
             self.controls.fail(error)
             return None
-        return self.controls.start(request["method"], self._caller(request), self._present)
+        return self.controls.start(request["method"], self._caller(request), self._present,
+                                   self._present_animation)
 
     def wait(self, timeout: float = 30.0) -> bool:
         """Block until no search runs (after ``explain_async`` or a click on Explain); False on timeout."""

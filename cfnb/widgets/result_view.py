@@ -47,8 +47,9 @@ class ResultView(widgets.VBox):
         clear(self.figure_output)
 
     def show(self, result: Counterfactuals, index: int = 0, *, figure: Any = None,
-             extra_rows: dict[str, str] | None = None) -> SampleSummary:
-        """Show counterfactual ``index`` of ``result`` (and ``figure`` under it, if given); returns its summary."""
+             extra_rows: dict[str, str] | None = None, figure_note: str = "") -> SampleSummary:
+        """Show counterfactual ``index`` of ``result`` (and ``figure`` under it, if given, else ``figure_note``, a
+        line saying a figure is on its way); returns its summary."""
         s = summarize(result, index)
         original, counterfactual = result.original[index], result.counterfactual[index]
         limit = float(signed_difference(original, counterfactual).abs().max())
@@ -75,7 +76,15 @@ class ResultView(widgets.VBox):
             "</code></span>")
         if figure is not None:
             show_figure(self.figure_output, figure)
+        elif figure_note:
+            self.figure_output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
+                "text/plain": figure_note,
+                "text/html": f'<span style="color:#555">{html.escape(figure_note)}</span>'}},)
         else:
             clear(self.figure_output)
         self.summary = s
         return s
+
+    def show_figure(self, figure: Any) -> None:
+        """Show ``figure`` under the result (replacing what was there)."""
+        show_figure(self.figure_output, figure)

@@ -10,7 +10,7 @@ import ipywidgets as widgets
 
 from ..results import Counterfactuals
 from .display import ErrorBox
-from .tasks import CancelToken, ProgressFeed, TaskRunner
+from .tasks import CancelToken, ProgressFeed, TaskRunner, browser_friendly_threads, torch_threads
 
 Call = Callable[[CancelToken, ProgressFeed], Counterfactuals]
 Present = Callable[[Counterfactuals], None]
@@ -25,9 +25,15 @@ class RunControls(widgets.VBox):
     Args:
         disable: the panel's controls to disable while a search runs.
         on_idle: called (in the worker) when a run ends, e.g. to re-grey sliders that a method does not use.
+        threads: torch threads while a search runs (default ``browser_friendly_threads()``, restored afterwards);
+            pass ``torch.get_num_threads()`` to use them all.
     """
 
-    def __init__(self, disable: Sequence[widgets.Widget] = (), on_idle: Callable[[], None] | None = None):
+    def __init__(self, disable: Sequence[widgets.Widget] = (), on_idle: Callable[[], None] | None = None,
+                 threads: int | None = None):
+        self.threads = browser_friendly_threads() if threads is None else threads
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.explain_button = widgets.Button(description="Explain", button_style="primary", icon="play")
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="200px"))
@@ -75,7 +81,8 @@ class RunControls(widgets.VBox):
             self.set_busy(False, "")
         self.errors.show(error)
 
-    def _job(self, label: str, call: Call, present: Present, box: dict[str, Any]) -> Callable[[CancelToken], None]:
+    def _job(self, label: str, call: Call, present: Present, box: dict[str, Any],
+             then: Present | None = None) -> Callable[[CancelToken], None]:
         def job(token: CancelToken) -> None:
             current = lambda: self.runner.is_current(token)  # noqa: E731
             feed = ProgressFeed(self.progress, None, active=current)
@@ -84,7 +91,8 @@ class RunControls(widgets.VBox):
             self.errors.clear()
             message = ""
             try:
-                result = call(token, feed)
+                with torch_threads(self.threads):
+                    result = call(token, feed)
                 if not current():
                     return
                 present(result)
@@ -96,6 +104,9 @@ class RunControls(widgets.VBox):
                 with self.progress.hold_sync():
                     self.progress.value = self.progress.max
                     self.progress.bar_style = "warning" if cancelled else "success"
+                if then is not None and current():  # the result is on show; its figure follows
+                    self.status.value = html.escape(f"{message}; drawing the figure…")
+                    then(result)
             except Exception as error:  # noqa: BLE001 - shown in the panel, kept in box for callers
                 box["error"] = error
                 if current():
@@ -107,12 +118,16 @@ class RunControls(widgets.VBox):
                     self.set_busy(False, message)
         return job
 
-    def run(self, label: str, call: Call, present: Present) -> Counterfactuals | None:
-        """Run ``call`` here (after cancelling a running search); ``present`` its result; return it (None on error)."""
+    def run(self, label: str, call: Call, present: Present, then: Present | None = None) -> Counterfactuals | None:
+        """Run ``call`` here (after cancelling a running search); ``present`` its result; return it (None on error).
+
+        ``then`` (optional) runs after the status says the result is done, for slower parts of the view (a figure):
+        the counterfactual shows first, the controls stay disabled until ``then`` returns."""
         box: dict[str, Any] = {}
-        self.runner.run_here(self._job(label, call, present, box))
+        self.runner.run_here(self._job(label, call, present, box, then))
         return box.get("result")
 
-    def start(self, label: str, call: Call, present: Present) -> threading.Thread:
-        """Run ``call`` in a worker thread (after cancelling a running search) and return the thread."""
-        return self.runner.submit(self._job(label, call, present, {}), name="cfnb-explain")
+    def start(self, label: str, call: Call, present: Present, then: Present | None = None) -> threading.Thread:
+        """Run ``call`` in a worker thread (after cancelling a running search) and return the thread; ``present``
+        and ``then`` as for ``run``."""
+        return self.runner.submit(self._job(label, call, present, {}, then), name="cfnb-explain")

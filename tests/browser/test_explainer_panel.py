@@ -44,6 +44,7 @@ def test_explainer_panel_explains_in_the_browser(lab):
     assert lab.page.evaluate(COUNTERFACTUAL_SRC) != images_before  # the counterfactual image arrived
 
     lab.wait_for(".js-plotly-plot .main-svg", timeout_s=60)
+    print(f"click to transition animation drawn: {time.perf_counter() - started:.2f} s")  # docs/benchmarks.md
     lab.page.locator(".js-plotly-plot .updatemenu-button").first.click()  # play the transition
     lab.page.wait_for_timeout(1500)
     lab.screenshot("explainer-panel")
