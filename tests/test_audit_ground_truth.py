@@ -115,16 +115,17 @@ def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits)
 
 
 def test_editor_audit_ranks_attributes_like_the_renderer(face_audits):
-    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman 0.70
-    measured on 300 faces, below the 0.8 we aim for (docs/audits.md: the editor's smile edits convince
-    faces-classifier, which took part in its training, more than independent classifiers)."""
+    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman 0.78
+    measured on these 200 faces (0.75 with the editor shipped before session 3), below the 0.8 we aim for
+    (docs/audits.md: the editor's edits convince faces-classifier, which took part in its training, more than
+    independent classifiers). The planted Blond_Hair comes second, after the label's own Smiling."""
     from scipy.stats import spearmanr
 
     names, audits = face_audits
     truth, editor = audits["biased"]["truth"], audits["biased"]["editor"]
     rho = spearmanr(_scores(truth, names), _scores(editor, names)).statistic
-    assert rho >= 0.5, rho
-    assert editor.ranking()[0] == "Smiling"
+    assert rho >= 0.7, rho
+    assert editor.ranking()[:2] == ["Smiling", "Blond_Hair"]
     assert editor.scores["Blond_Hair"].value > audits["unbiased"]["editor"].scores["Blond_Hair"].value
 
 
