@@ -454,9 +454,13 @@ def test_searches_run_on_fewer_torch_threads_and_restore_them(panel_factory):
         return FakeExplain(steps=2)(*args, **kwargs)
 
     before = torch.get_num_threads()
-    panel = panel_factory(explain_fn=counting_explain, threads=1)
-    panel.explain(index=1, target=0, method="pixel")
-    assert seen[-1] == 1 and torch.get_num_threads() == before  # limited during the search, restored after
+    torch.set_num_threads(2)  # so that a search on 1 thread is a visible change on any machine
+    try:
+        panel = panel_factory(explain_fn=counting_explain, threads=1)
+        panel.explain(index=1, target=0, method="pixel")
+        assert seen[-1] == 1 and torch.get_num_threads() == 2  # limited during the search, restored after
+    finally:
+        torch.set_num_threads(before)
     with pytest.raises(ValueError, match="threads must be >= 1"):
         panel_factory(threads=0)
 
@@ -465,8 +469,12 @@ def test_overlapping_thread_limits_restore_the_first_setting():
     from cfnb.widgets.tasks import torch_threads
 
     before = torch.get_num_threads()
-    with torch_threads(1):
+    torch.set_num_threads(2)
+    try:
         with torch_threads(1):
-            assert torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 1  # the outer block still runs
-    assert torch.get_num_threads() == before
+            with torch_threads(1):
+                assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1  # the outer block still runs
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
