@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .optimise import StepOutcome, margin, run_batched
+from .optimise import StepOutcome, margin, pick, run_batched
 from .problem import MethodOutput, Problem, interpolate
 
 
@@ -26,10 +26,10 @@ def pixel(problem: Problem, *, steps: int = 300, lr: float = 0.01, lam: float = 
     """
     x, classifier, target = problem.images, problem.classifier, problem.target
 
-    def objective(candidate: torch.Tensor) -> StepOutcome:
-        logits = classifier(candidate)
-        loss = lam * F.cross_entropy(logits, target, reduction="none") + proximity_term(x, candidate, p)
-        return StepOutcome(loss, margin(logits, target) > kappa)
+    def objective(candidate: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
+        logits, wanted = classifier(candidate), pick(target, rows)
+        loss = lam * F.cross_entropy(logits, wanted, reduction="none") + proximity_term(pick(x, rows), candidate, p)
+        return StepOutcome(loss, margin(logits, wanted) > kappa)
 
     run = run_batched(x, objective, steps=steps, lr=lr, progress=problem.progress, should_stop=problem.should_stop,
                       project=lambda v: v.clamp(0, 1))
@@ -43,9 +43,9 @@ def pgd(problem: Problem, *, steps: int = 100, eps: float = 0.3, alpha: float = 
     """
     x, classifier, target = problem.images, problem.classifier, problem.target
 
-    def objective(candidate: torch.Tensor) -> StepOutcome:
-        logits = classifier(candidate)
-        return StepOutcome(F.cross_entropy(logits, target, reduction="none"), margin(logits, target) > kappa)
+    def objective(candidate: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
+        logits, wanted = classifier(candidate), pick(target, rows)
+        return StepOutcome(F.cross_entropy(logits, wanted, reduction="none"), margin(logits, wanted) > kappa)
 
     def project(candidate: torch.Tensor) -> torch.Tensor:
         return torch.minimum(torch.maximum(candidate, x - eps), x + eps).clamp(0, 1)

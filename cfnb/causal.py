@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import proximity_term
-from .optimise import StepOutcome, margin, run_batched
+from .optimise import StepOutcome, margin, pick, run_batched
 from .problem import MethodOutput, Problem, interpolate
 
 
@@ -71,19 +71,20 @@ def causal(problem: Problem, *, steps: int = 150, lr: float = 0.1, lam: float = 
     if move == "spurious":
         free = 1.0 - free
 
-    def compose(z: torch.Tensor, fade: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def compose(z: torch.Tensor, fade: float = 1.0, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        original, start = pick(x, rows), pick(base, rows)
         drawn = generator.decode(z)
-        mask = change_mask((drawn - base).detach(), mask_threshold, grow)
-        inside = drawn + (1.0 - fade) * (x - base)
-        return (1 - mask) * x + mask * inside, mask
+        mask = change_mask((drawn - start).detach(), mask_threshold, grow)
+        inside = drawn + (1.0 - fade) * (original - start)
+        return (1 - mask) * original + mask * inside, mask
 
-    def objective(delta: torch.Tensor) -> StepOutcome:
-        z = z0 + delta * free
-        image, _ = compose(z)
-        logits = classifier(image)
-        loss = lam * F.cross_entropy(logits, target, reduction="none") + proximity_term(x, image, p)
+    def objective(delta: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
+        z = pick(z0, rows) + delta * free
+        image, _ = compose(z, rows=rows)
+        logits, wanted = classifier(image), pick(target, rows)
+        loss = lam * F.cross_entropy(logits, wanted, reduction="none") + proximity_term(pick(x, rows), image, p)
         loss = loss + prior * z.pow(2).flatten(1).mean(1)
-        return StepOutcome(loss, margin(logits, target) > kappa)
+        return StepOutcome(loss, margin(logits, wanted) > kappa)
 
     run = run_batched(torch.zeros_like(z0), objective, steps=steps, lr=lr, progress=problem.progress,
                       should_stop=problem.should_stop)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import proximity_term
-from .optimise import StepOutcome, jitter, margin, run_batched
+from .optimise import StepOutcome, jitter, margin, pick, run_batched
 from .problem import MethodOutput, Problem, decode_path, interpolate
 
 
@@ -45,19 +45,19 @@ def latent(problem: Problem, *, steps: int = 100, lr: float = 0.4, lam: float = 
         z0 = generator.encode(x)
         rest = (x - generator.decode(z0)) if residual else torch.zeros_like(x)
 
-    def render(z: torch.Tensor) -> torch.Tensor:
-        image = generator.decode(z) + rest
+    def render(z: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        image = generator.decode(z) + pick(rest, rows)
         return image.clamp(0, 1) if residual else image
 
-    def objective(z: torch.Tensor) -> StepOutcome:
-        image = render(z)
+    def objective(z: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
+        image, wanted = render(z, rows), pick(target, rows)
         logits = classifier(image)
         seen = classifier(jitter(image, shift, noise)) if (noise > 0 or shift > 0) else logits
-        loss = lam * F.cross_entropy(seen, target, reduction="none") + proximity_term(x, image, p)
+        loss = lam * F.cross_entropy(seen, wanted, reduction="none") + proximity_term(pick(x, rows), image, p)
         loss = loss + prior * z.pow(2).flatten(1).mean(1)
         if cycle > 0:
             loss = loss + cycle * (generator.encode(image) - z).pow(2).flatten(1).mean(1)
-        return StepOutcome(loss, margin(logits, target) > kappa)
+        return StepOutcome(loss, margin(logits, wanted) > kappa)
 
     run = run_batched(z0, objective, steps=steps, lr=lr, progress=problem.progress, should_stop=problem.should_stop)
     path = decode_path(render, interpolate(z0, run.params, problem.frames))
@@ -129,20 +129,21 @@ def attribute(problem: Problem, *, steps: int = 100, lr: float = 0.2, lam: float
         rest = (x - editor.decode(content, a0)) if residual else torch.zeros_like(x)
     start_logit = torch.logit(a0.clamp(0.05, 0.95))
 
-    def to_attributes(s: torch.Tensor) -> torch.Tensor:
-        return a0 + mask * (torch.sigmoid(s) - a0)
+    def to_attributes(s: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        start = pick(a0, rows)
+        return start + mask * (torch.sigmoid(s) - start)
 
-    def render(a: torch.Tensor) -> torch.Tensor:
-        image = editor.decode(content, a) + rest
+    def render(a: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        image = editor.decode(pick(content, rows), a) + pick(rest, rows)
         return image.clamp(0, 1) if residual else image
 
-    def objective(s: torch.Tensor) -> StepOutcome:
-        a = to_attributes(s)
-        image = render(a)
+    def objective(s: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
+        a, wanted = to_attributes(s, rows), pick(target, rows)
+        image = render(a, rows)
         logits = classifier(image)
-        loss = lam * F.cross_entropy(logits, target, reduction="none") + proximity_term(x, image, p)
-        loss = loss + sparsity * (a - a0).abs().sum(1)
-        return StepOutcome(loss, margin(logits, target) > kappa)
+        loss = lam * F.cross_entropy(logits, wanted, reduction="none") + proximity_term(pick(x, rows), image, p)
+        loss = loss + sparsity * (a - pick(a0, rows)).abs().sum(1)
+        return StepOutcome(loss, margin(logits, wanted) > kappa)
 
     run = run_batched(start_logit, objective, steps=steps, lr=lr, progress=problem.progress, should_stop=problem.should_stop)
     with torch.no_grad():

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models.architectures import FeatureDecoder
-from .optimise import StepOutcome, margin, run_batched
+from .optimise import StepOutcome, margin, pick, run_batched
 from .problem import MethodOutput, Problem
 
 PATH_CHUNK = 512  # feature maps decoded per decoder call along a mirror path
@@ -189,10 +189,11 @@ def refine_end(problem: Problem, decoder: nn.Module, feature_map: torch.Tensor, 
     scale = (change.norm(dim=1).mean() / change.shape[1] ** 0.5).item()
     reference = change.pow(2).sum(1).clamp_min(1e-12)
 
-    def objective(candidate: torch.Tensor) -> StepOutcome:
-        image = (decoder(edit_feature_map(feature_map, candidate, prior)) + rest).clamp(0, 1)
-        lead = margin(problem.classifier(image), target)
-        move = (candidate - change).pow(2).sum(1) / reference
+    def objective(candidate: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
+        drawn = decoder(edit_feature_map(pick(feature_map, rows), candidate, pick(prior, rows)))
+        image = (drawn + pick(rest, rows)).clamp(0, 1)
+        lead = margin(problem.classifier(image), pick(target, rows))
+        move = (candidate - pick(change, rows)).pow(2).sum(1) / pick(reference, rows)
         return StepOutcome(torch.relu(kappa - lead) + 0.1 * move, lead > kappa)
 
     with torch.enable_grad():

@@ -1,13 +1,14 @@
 """The batched optimisation loop shared by the optimising methods.
 
 One loop over (N, ...) parameters with per-sample early stopping: a sample whose target wins by the margin is
-frozen at that step (its gradient is masked and its value recorded), the loop ends when all are done, when
-``steps`` run out, or when ``should_stop()`` says so.
+frozen at that step (its value recorded), and from then on the objective is evaluated on the samples still
+searching only (``objective(params[rows], rows)``), so a batch costs what its unfinished samples cost, as a loop
+over single images would. The loop ends when all are done, when ``steps`` run out, or when ``should_stop()`` says so.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -35,6 +36,15 @@ class OptimisationResult:
     done: torch.Tensor
     cancelled: bool
     snapshots: list[torch.Tensor]
+
+
+def pick(values: Any, rows: torch.Tensor | None) -> Any:
+    """``values`` (a per-sample tensor, or a tuple or list of them) at the searching ``rows``; all when rows is None."""
+    if rows is None:
+        return values
+    if isinstance(values, (tuple, list)):
+        return type(values)(pick(v, rows) for v in values)
+    return values[rows]
 
 
 def margin(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -67,7 +77,7 @@ def jitter(images: torch.Tensor, shift: int, noise: float) -> torch.Tensor:
 
 def run_batched(
     initial: torch.Tensor,
-    objective: Callable[[torch.Tensor], StepOutcome],
+    objective: Callable[[torch.Tensor, torch.Tensor | None], StepOutcome],
     *,
     steps: int,
     lr: float,
@@ -81,7 +91,9 @@ def run_batched(
 
     Args:
         initial: (N, ...) starting parameters (copied; not modified).
-        objective: maps the current parameters to per-sample losses and done flags.
+        objective: ``objective(params, rows)`` maps the parameters of the samples still searching to their losses
+            and done flags; ``rows`` says which samples they are (None: all), for slicing per-sample constants
+            with ``pick``.
         steps: maximum number of steps.
         lr: step size.
         optimiser: ``"adam"`` or ``"sgd"``, or ``"sign"`` (signed-gradient steps, as in PGD).
@@ -106,23 +118,23 @@ def run_batched(
     report_every = max(1, steps // 20)
     cancelled = False
     executed = 0
-    shape = (n,) + (1,) * (params.ndim - 1)
     for step in range(steps):
         if should_stop is not None and should_stop():
             cancelled = True
             break
         executed = step + 1
-        outcome = objective(params)
-        newly = outcome.done.detach() & ~frozen
-        if newly.any():
+        rows = torch.nonzero(~frozen).squeeze(1) if bool(frozen.any()) else None
+        outcome = objective(params if rows is None else params[rows], rows)
+        done = outcome.done.detach()
+        newly = done.nonzero().squeeze(1) if rows is None else rows[done]
+        if newly.numel():
             final[newly] = params.detach()[newly]
             steps_used[newly] = step
-            frozen |= newly
+            frozen[newly] = True
         if bool(frozen.all()):
             break
-        active = (~frozen).to(outcome.loss.dtype)
-        grad, = torch.autograd.grad((outcome.loss * active).sum(), params)
-        grad = grad * (~frozen).view(shape).to(grad.dtype)
+        searching = (~done).to(outcome.loss.dtype)
+        grad, = torch.autograd.grad((outcome.loss * searching).sum(), params)  # zero on every frozen sample
         if opt is None:
             with torch.no_grad():
                 params -= lr * grad.sign()

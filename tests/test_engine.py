@@ -71,6 +71,30 @@ def test_models_frozen_and_restored(tiny_classifier, tiny_generator, tiny_images
     assert all(p.grad is None for p in tiny_generator.parameters())
 
 
+def test_finished_samples_leave_the_batch_and_results_match_single_runs():
+    """Per-sample early stopping evaluates the objective on the samples still searching only; each sample ends where
+    it would have ended alone."""
+    from cfnb.optimise import StepOutcome, pick, run_batched
+
+    goal = torch.tensor([0.5, 2.0, 8.0, 1.0])
+    seen: list[int] = []
+
+    def run(start, wanted):
+        def objective(x, rows):
+            seen.append(len(x))
+            left = pick(wanted, rows)
+            return StepOutcome((x[:, 0] - left).pow(2), (x[:, 0] - left).abs() < 0.05)
+        return run_batched(start, objective, steps=300, lr=0.1)
+
+    together = run(torch.zeros(4, 1), goal)
+    assert seen[0] == 4 and seen[-1] == 1 and sorted(seen, reverse=True) == seen
+    for i in range(4):
+        alone = run(torch.zeros(1, 1), goal[i:i + 1])
+        assert together.steps_used[i] == alone.steps_used[0]
+        assert torch.allclose(together.params[i], alone.params[0])
+    assert len(set(together.steps_used.tolist())) > 1 and bool(together.done.all())
+
+
 def test_already_target_returned_unchanged(tiny_classifier, tiny_images):
     with torch.no_grad():
         current = tiny_classifier(tiny_images).argmax(1)
