@@ -115,10 +115,10 @@ def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits)
 
 
 def test_editor_audit_ranks_attributes_like_the_renderer(face_audits):
-    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman 0.78
-    measured on these 200 faces (0.75 with the editor shipped before session 3), below the 0.8 we aim for
-    (docs/audits.md: the editor's edits convince faces-classifier, which took part in its training, more than
-    independent classifiers). The planted Blond_Hair comes second, after the label's own Smiling."""
+    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman 0.735
+    measured on these 200 faces (0.78 with the editor shipped in session 3), below the 0.8 we aim for (docs/audits.md:
+    the editor draws no smiles, its Smiling edit is a pattern that faces-classifier, which took part in its
+    training, reads). The planted Blond_Hair comes second, after the label's own Smiling."""
     from scipy.stats import spearmanr
 
     names, audits = face_audits
@@ -129,11 +129,21 @@ def test_editor_audit_ranks_attributes_like_the_renderer(face_audits):
     assert editor.scores["Blond_Hair"].value > audits["unbiased"]["editor"].scores["Blond_Hair"].value
 
 
+def test_editor_audit_raises_no_false_alarm_for_the_unbiased_twin(face_audits):
+    """Through the editor, the unbiased twin is flagged on its label's Smiling alone (measured 0.41; every other
+    attribute 0.03-0.08); the editor shipped in session 3 flagged Pale_Skin (0.225)."""
+    names, audits = face_audits
+    unbiased = audits["unbiased"]["editor"]
+    assert unbiased.flagged == ["Smiling"] and unbiased.shortcuts == []
+    assert max(unbiased.scores[n].value for n in names if n != "Smiling") <= 0.15
+
+
 def test_editor_audit_warns_when_the_classifier_misreads_the_redraws(face_audits):
-    """faces-smiling-unbiased keeps its decision on only about three quarters of the editor's unchanged redraws, so
-    editor flips are partly artefacts; the report must say so rather than present them as reliance."""
+    """faces-smiling-unbiased keeps its decision on 93.5% of the editor's unchanged redraws (interval 0.90-0.97;
+    76-81% with the session-3 editor), so editor flips are partly artefacts; below 0.95 the report must say so
+    rather than present them as reliance."""
     _, audits = face_audits
     unbiased = audits["unbiased"]["editor"]
-    assert unbiased.redraw_agreement.value <= 0.9
+    assert unbiased.redraw_agreement.value <= 0.95
     assert "unchanged redraws" in unbiased.summary()
     assert audits["unbiased"]["truth"].redraw_agreement is None  # renderer interventions compare with the image

@@ -163,3 +163,35 @@ def test_with_attribute_errors(faces):
         faces.with_attribute("Smiling", torch.ones(3), index=[0, 1])
     with pytest.raises(ValueError, match="lacks"):
         render_faces({"Male": torch.zeros(2)})
+
+
+def test_compiled_renderer_draws_what_render_faces_draws():
+    """torch.compile's build of the renderer (used by the faces-editor recipe) against the eager one, and its
+    fallback when compiling fails."""
+    from cfnb.data.faces import compiled_face_renderer
+
+    params = sample_face_params(6, seed=11)
+    messages: list[str] = []
+    compiled = compiled_face_renderer(log=messages.append)
+    assert torch.allclose(compiled(params, 32), render_faces(params, 32), atol=1e-4)
+    assert torch.allclose(compiled(sample_face_params(6, seed=12), 32), render_faces(sample_face_params(6, seed=12), 32),
+                          atol=1e-4)
+    assert messages == []
+
+
+def test_compiled_renderer_falls_back_and_says_so(monkeypatch):
+    from cfnb.data import faces as faces_module
+
+    def broken(function, **options):
+        def fail(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+        return fail
+
+    monkeypatch.setattr(faces_module.torch, "compile", broken)
+    messages: list[str] = []
+    render = faces_module.compiled_face_renderer(log=messages.append)
+    params = sample_face_params(3, seed=5)
+    assert torch.equal(render(params, 32), render_faces(params, 32))
+    assert len(messages) == 1 and "could not build" in messages[0] and "RuntimeError" in messages[0]
+    render(params, 32)
+    assert len(messages) == 1  # said once

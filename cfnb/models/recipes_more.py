@@ -124,9 +124,9 @@ def _params_with(params: dict[str, torch.Tensor], attributes: torch.Tensor, name
     return out
 
 
-def _editor_batch(batch: int, seed: int, names: list[str], generator: torch.Generator, max_flips: int = 2):
+def _editor_batch(batch: int, seed: int, names: list[str], generator: torch.Generator, render, max_flips: int = 2):
     """Fresh faces, target attributes (0, 1 or up to ``max_flips`` attributes flipped) and both renderings."""
-    from ..data.faces import render_faces, sample_face_params
+    from ..data.faces import sample_face_params
 
     params = sample_face_params(batch, seed=seed)
     source = torch.stack([params[name] for name in names], 1)
@@ -137,8 +137,8 @@ def _editor_batch(batch: int, seed: int, names: list[str], generator: torch.Gene
         which = torch.randint(0, len(names), (batch,), generator=generator)
         which[flips <= round_] = -1
         target = flip_targets(target, names, which)
-    images = render_faces(params, 64)
-    targets = render_faces(_params_with(params, target, names), 64)
+    images = render(params, 64)
+    targets = render(_params_with(params, target, names), 64)
     return images, source, target, targets
 
 
@@ -152,8 +152,12 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
     attributes are the reconstruction term. With a frozen multi-label ``classifier``, ``classifier_weight`` times
     its BCE between the edited images and their target attributes is added, computed on the first
     ``classifier_share`` of each batch (the classifier's backward pass costs more than the editor's). Every step
-    draws fresh faces, so nothing is seen twice.
+    draws fresh faces, so nothing is seen twice; they are drawn by ``compiled_face_renderer`` (drawing them eagerly
+    took more than a third of each step).
     """
+    from ..data.faces import compiled_face_renderer
+
+    render = compiled_face_renderer(log)
     names = editor.attribute_names
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -161,12 +165,13 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
     start, running = time.perf_counter(), 0.0
     if classifier is not None:
-        classifier.eval().requires_grad_(False)
-    editor.train()
+        classifier.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    editor.to(memory_format=torch.channels_last).train()  # 7-15% faster convolutions on this CPU (measured)
     for step in range(steps):
-        images, _, target, truth = _editor_batch(batch_size, seed * 1_000_003 + 10_000 + step, names, generator)
+        images, _, target, truth = _editor_batch(batch_size, seed * 1_000_003 + 10_000 + step, names, generator, render)
         changed = ((truth - images).abs().amax(1, keepdim=True) > 0.02).float()
         changed = F.max_pool2d(changed, 3, 1, 1)  # a pixel of margin around every change
+        images = images.contiguous(memory_format=torch.channels_last)
         output = editor(images, target)
         loss = ((output - truth).abs() * (1 + change_weight * changed)).mean()
         if classifier is not None and classifier_weight > 0:
@@ -179,7 +184,9 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
         if log is not None and (step % 50 == 49 or step == steps - 1):
             log(f"  step {step + 1:5d}/{steps}  loss {running:.4f}  ({time.perf_counter() - start:.0f}s)")
-    editor.eval()
+    if classifier is not None:
+        classifier.to(memory_format=torch.contiguous_format)
+    editor.to(memory_format=torch.contiguous_format).eval()
     return editor
 
 
@@ -189,8 +196,10 @@ def measure_editor(editor: nn.Module, classifier: nn.Module, n: int = 1_000, see
 
     Returns per attribute: ``success`` (the classifier reads the new value), ``preserved`` (share of the other
     attributes the classifier still reads as they were, averaged over them; the hair partner that a hair flip
-    turns off counts as changed on purpose), ``all_preserved`` (faces with every other attribute read as it was) and
-    ``l1_to_truth`` (mean |edit - renderer's re-rendering|); plus the reconstruction L1 (no attribute changed).
+    turns off counts as changed on purpose), ``all_preserved`` (faces with every other attribute read as it was),
+    ``l1_to_truth`` (mean |edit - renderer's re-rendering|) and ``change_cosine`` (mean cosine between the editor's
+    change, edit - unchanged redraw, and the renderer's, truth - image: a judge that no classifier can be fooled
+    into; 1 draws the true change, 0 draws something unrelated); plus the reconstruction L1 (no attribute changed).
     """
     from ..data.faces import render_faces, sample_face_params
 
@@ -213,16 +222,19 @@ def measure_editor(editor: nn.Module, classifier: nn.Module, n: int = 1_000, see
         predicted = (predict_in_batches(classifier, edited) > 0).float()
         others = [j for j in range(len(names)) if j != k and not torch.equal(target[:, j], 1 - source[:, j])]
         kept = (predicted[:, others] == target[:, others]).float()
+        change = F.cosine_similarity((edited - recon).flatten(1), (truth - images).flatten(1)).mean().item()
         per[name] = {
             "success": round((predicted[:, k] == target[:, k]).float().mean().item(), 4),
             "preserved": round(kept.mean().item(), 4),
             "all_preserved": round(kept.all(1).float().mean().item(), 4),
             "l1_to_truth": round((edited - truth).abs().mean().item(), 4),
+            "change_cosine": round(change, 3),
         }
     out["per_attribute"] = per
     out["min_success"] = min(v["success"] for v in per.values())
     out["min_preserved"] = min(v["preserved"] for v in per.values())
     out["mean_edit_l1_to_truth"] = round(sum(v["l1_to_truth"] for v in per.values()) / len(per), 4)
+    out["min_change_cosine"] = min(v["change_cosine"] for v in per.values())
     out["test_set"] = f"sample_face_params(n={n}, seed={seed}), every attribute flipped in turn"
     return out
 
