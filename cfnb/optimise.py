@@ -8,7 +8,7 @@ over single images would. The loop ends when all are done, when ``steps`` run ou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -39,12 +39,17 @@ class OptimisationResult:
 
 
 def pick(values: Any, rows: torch.Tensor | None) -> Any:
-    """``values`` (a per-sample tensor, or a tuple or list of them) at the searching ``rows``; all when rows is None."""
+    """``values`` at the searching ``rows`` (all when rows is None): a per-sample tensor, or a tuple, list or dict of
+    them (e.g. an editor's content); anything else (None, settings) is returned as it is."""
     if rows is None:
         return values
+    if torch.is_tensor(values):
+        return values[rows]
     if isinstance(values, (tuple, list)):
         return type(values)(pick(v, rows) for v in values)
-    return values[rows]
+    if isinstance(values, Mapping):
+        return {k: pick(v, rows) for k, v in values.items()}
+    return values
 
 
 def margin(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,17 @@ def test_finished_samples_leave_the_batch_and_results_match_single_runs():
     assert len(set(together.steps_used.tolist())) > 1 and bool(together.done.all())
 
 
+def test_pick_slices_what_an_editor_may_hand_over():
+    from cfnb.optimise import pick
+
+    rows = torch.tensor([2, 0])
+    content = {"deep": torch.arange(3), "parts": (torch.arange(3) * 10, None), "size": 64}
+    picked = pick(content, rows)
+    assert picked["deep"].tolist() == [2, 0] and picked["parts"][0].tolist() == [20, 0]
+    assert picked["parts"][1] is None and picked["size"] == 64
+    assert pick(content, None) is content
+
+
 def test_already_target_returned_unchanged(tiny_classifier, tiny_images):
     with torch.no_grad():
         current = tiny_classifier(tiny_images).argmax(1)
