@@ -58,6 +58,16 @@ def warm_up(classifier, x, target, method, models) -> None:
     cfnb.explain(classifier, x, target, method=method, frames=2, **models, **cheap)
 
 
+def best_of_alternated(device, first, second, rounds: int = 2) -> tuple[float, float]:
+    """Seconds of ``first`` and of ``second``, each the fastest of ``rounds`` runs taken in turn (a, b, a, b): this
+    machine's speed drifts within minutes, so a ratio of two runs taken one after the other moves with it."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for fn, kept in zip((first, second), times):
+            kept.append(timed(device, fn)[1])
+    return min(times[0]), min(times[1])
+
+
 def median_time(device, fn, repeats: int) -> float:
     fn()
     return statistics.median(timed(device, fn)[1] for _ in range(repeats))
@@ -115,16 +125,12 @@ def main() -> None:
     for method in ("latent", "mirror"):
         x, target = images[:loop_n], (labels[:loop_n] + 1) % 10
         big, big_target = images[:batches[-1]], (labels[:batches[-1]] + 1) % 10
-        batched_rates, loop_rates = [throughput[method, batches[-1]]], []
-        for _ in range(2):  # alternated, the best of each: this machine's speed drifts within minutes
-            _, loop_seconds = timed(device, lambda: [cfnb.explain(classifier, x[i:i + 1], target[i:i + 1],
-                                                                  method=method, **helpers[method]) for i in range(loop_n)])
-            loop_rates.append(loop_n / loop_seconds)
-            if len(batched_rates) < 2:
-                _, seconds = timed(device, lambda: cfnb.explain(classifier, big, big_target, method=method,
-                                                                **helpers[method]))
-                batched_rates.append(batches[-1] / seconds)
-        batched_rate, loop_rate = max(batched_rates), max(loop_rates)
+        batched_seconds, loop_seconds = best_of_alternated(
+            device,
+            lambda: cfnb.explain(classifier, big, big_target, method=method, **helpers[method]),
+            lambda: [cfnb.explain(classifier, x[i:i + 1], target[i:i + 1], method=method, **helpers[method])
+                     for i in range(loop_n)])
+        batched_rate, loop_rate = batches[-1] / batched_seconds, loop_n / loop_seconds
         print(f"{method}: batched {batches[-1]} = {batched_rate:.1f} cf/s, per-image loop ({loop_n} images) = "
               f"{loop_rate:.1f} cf/s (best of 2 alternated runs each), ratio {batched_rate / loop_rate:.1f}x")
     one = images[:1]
@@ -139,12 +145,11 @@ def main() -> None:
     settings = dict(steps=steps, lr=0.1, lam=0.05, prior=0.01)  # the bare loop has no cycle term: cycle=0 below
     for model in (classifier, vae):
         model.requires_grad_(False)
-    bare_runs, library_runs = [], []
-    for _ in range(2):  # alternated, and the faster of two each: this machine's speed drifts within minutes
-        bare_runs.append(timed(device, lambda: bare_latent_loop(classifier, vae, x, target, **settings))[1])
-        library_runs.append(timed(device, lambda: cfnb.explain(classifier, x, target, method="latent", generator=vae,
-                                                               kappa=float("inf"), frames=2, cycle=0.0, **settings))[1])
-    bare, library = min(bare_runs), min(library_runs)
+    bare, library = best_of_alternated(
+        device,
+        lambda: bare_latent_loop(classifier, vae, x, target, **settings),
+        lambda: cfnb.explain(classifier, x, target, method="latent", generator=vae, kappa=float("inf"), frames=2,
+                             cycle=0.0, **settings))
     print(f"overhead: {steps} latent steps on {n} images, bare loop {bare:.2f} s, cfnb.explain {library:.2f} s "
           f"(faster of 2 alternated runs each), library/bare = {library / bare:.2f}")
 

@@ -7,7 +7,7 @@ embedded MNIST test split) and returns a ``TrainedModel`` for ``train_and_save``
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -124,7 +124,8 @@ def _params_with(params: dict[str, torch.Tensor], attributes: torch.Tensor, name
     return out
 
 
-def _editor_batch(batch: int, seed: int, names: list[str], generator: torch.Generator, render, max_flips: int = 2):
+def _editor_batch(batch: int, seed: int, names: list[str], generator: torch.Generator,
+                  render: Callable[..., torch.Tensor], max_flips: int = 2):
     """Fresh faces, target attributes (0, 1 or up to ``max_flips`` attributes flipped) and both renderings."""
     from ..data.faces import sample_face_params
 

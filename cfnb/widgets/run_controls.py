@@ -19,8 +19,8 @@ Present = Callable[[Counterfactuals], None]
 # After a clicked search's result is on show, wait this long before building its figure: a Plotly figure that
 # arrives with the result holds the page's main thread while it renders, and the counterfactual then appears with
 # it. Measured in the real-browser test (MNIST, latent): the result showed 0.45 s after the kernel had sent it
-# without the pause, 0.08-0.15 s with 0.2 s (click to counterfactual 1.10-1.28 s -> 0.97-0.98 s); the animation
-# itself arrives about as soon as before.
+# without the pause, 0.08-0.15 s with 0.2 s (click to counterfactual 1.10-1.12 s -> 0.92-0.95 s in the machine's
+# fast phase, docs/benchmarks.md); the animation itself arrives about as soon as before.
 FIGURE_PAUSE_S = 0.2
 
 
