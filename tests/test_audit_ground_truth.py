@@ -71,7 +71,7 @@ def test_patch_reliance_of_the_biased_model_is_far_above_the_unbiased_ones(patch
     assert biased.shares["patch"].value > unbiased.shares["patch"].value + 0.05
 
 
-N_FACES = 200
+N_FACES = 500  # at 200 faces the lesser attributes' flip rates (0.02-0.17) are too noisy to rank
 FACE_SEED = 4_321  # no recipe trains or measures on this seed
 
 
@@ -100,13 +100,13 @@ def _scores(report, names):
 
 
 def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits):
-    """Exact interventions (the renderer). Measured on 300 faces of this seed (docs/audits.md): the biased model
-    flips on Blond_Hair 0.13, the unbiased one 0.00; every other attribute leaves the unbiased model unmoved while
-    Smiling flips it always. The biased model also reacts to Mustache (0.15) and Mouth_Slightly_Open (0.11), which
-    the renderer draws around the mouth: that is the truth about this model, not an audit error."""
+    """Exact interventions (the renderer). Measured on these 500 faces (docs/audits.md): the biased model flips on
+    Blond_Hair 0.122, the unbiased one 0.00; every other attribute leaves the unbiased model unmoved while Smiling
+    flips it always. The biased model also reacts to Mustache (0.158) and Mouth_Slightly_Open (0.12), which the
+    renderer draws around the mouth: that is the truth about this model, not an audit error."""
     names, audits = face_audits
     biased, unbiased = audits["biased"]["truth"], audits["unbiased"]["truth"]
-    assert biased.scores["Blond_Hair"].value >= 0.07 and unbiased.scores["Blond_Hair"].value <= 0.01
+    assert biased.scores["Blond_Hair"].value >= 0.09 and unbiased.scores["Blond_Hair"].value <= 0.01
     assert biased.scores["Blond_Hair"].low > unbiased.scores["Blond_Hair"].high
     assert unbiased.flagged == ["Smiling"] and unbiased.shortcuts == []
     assert unbiased.scores["Smiling"].value >= 0.97
@@ -115,35 +115,38 @@ def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits)
 
 
 def test_editor_audit_ranks_attributes_like_the_renderer(face_audits):
-    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman 0.735
-    measured on these 200 faces (0.78 with the editor shipped in session 3), below the 0.8 we aim for (docs/audits.md:
-    the editor draws no smiles, its Smiling edit is a pattern that faces-classifier, which took part in its
-    training, reads). The planted Blond_Hair comes second, after the label's own Smiling."""
+    """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman
+    0.818 on these 500 faces (the editor shipped in session 4: 0.773). The planted Blond_Hair comes second, after
+    the label's own Smiling, at 0.114 against the renderer's 0.122."""
     from scipy.stats import spearmanr
 
     names, audits = face_audits
     truth, editor = audits["biased"]["truth"], audits["biased"]["editor"]
     rho = spearmanr(_scores(truth, names), _scores(editor, names)).statistic
-    assert rho >= 0.7, rho
+    assert rho >= 0.8, rho
     assert editor.ranking()[:2] == ["Smiling", "Blond_Hair"]
-    assert editor.scores["Blond_Hair"].value > audits["unbiased"]["editor"].scores["Blond_Hair"].value
+    assert abs(editor.scores["Blond_Hair"].value - truth.scores["Blond_Hair"].value) <= 0.03
+    assert editor.scores["Blond_Hair"].low > audits["unbiased"]["editor"].scores["Blond_Hair"].high
 
 
 def test_editor_audit_raises_no_false_alarm_for_the_unbiased_twin(face_audits):
-    """Through the editor, the unbiased twin is flagged on its label's Smiling alone (measured 0.41; every other
-    attribute 0.03-0.08); the editor shipped in session 3 flagged Pale_Skin (0.225)."""
+    """Through the editor, the unbiased twin is flagged on its label's Smiling alone (measured 0.788: the editor's
+    smiles convince this independently trained model, which took no part in the editor's training, four times in
+    five; the session-4 editor's about two in five); every other attribute 0.012-0.05."""
     names, audits = face_audits
     unbiased = audits["unbiased"]["editor"]
     assert unbiased.flagged == ["Smiling"] and unbiased.shortcuts == []
-    assert max(unbiased.scores[n].value for n in names if n != "Smiling") <= 0.15
+    assert unbiased.scores["Smiling"].value >= 0.7
+    assert max(unbiased.scores[n].value for n in names if n != "Smiling") <= 0.08
 
 
 def test_editor_audit_warns_when_the_classifier_misreads_the_redraws(face_audits):
-    """faces-smiling-unbiased keeps its decision on 93.5% of the editor's unchanged redraws (interval 0.90-0.97;
-    76-81% with the session-3 editor), so editor flips are partly artefacts; below 0.95 the report must say so
-    rather than present them as reliance."""
+    """faces-smiling-biased keeps its decision on 92% of the editor's unchanged redraws (interval 0.895-0.943), so
+    editor flips are partly artefacts; below 0.95 the report must say so rather than present them as reliance.
+    The unbiased twin keeps 96.6% (0.950-0.982): no warning."""
     _, audits = face_audits
-    unbiased = audits["unbiased"]["editor"]
-    assert unbiased.redraw_agreement.value <= 0.95
-    assert "unchanged redraws" in unbiased.summary()
+    biased, unbiased = audits["biased"]["editor"], audits["unbiased"]["editor"]
+    assert biased.redraw_agreement.value <= 0.95
+    assert "unchanged redraws" in biased.summary()
+    assert unbiased.redraw_agreement.value >= 0.95 and "unchanged redraws" not in unbiased.summary()
     assert audits["unbiased"]["truth"].redraw_agreement is None  # renderer interventions compare with the image

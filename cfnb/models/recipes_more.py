@@ -15,7 +15,7 @@ from torch import nn
 
 from .architectures import AttributeEditor, GAPClassifier
 from .recipes import TrainedModel, recipe
-from .training import accuracy, predict_in_batches, train_supervised
+from .training import CompiledSteps, accuracy, predict_in_batches, train_supervised
 
 FACES_TRAIN_SEED = 0
 FACES_TEST_SEED = 1_000
@@ -154,7 +154,7 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
     its BCE between the edited images and their target attributes is added, computed on the first
     ``classifier_share`` of each batch (the classifier's backward pass costs more than the editor's). Every step
     draws fresh faces, so nothing is seen twice; they are drawn by ``compiled_face_renderer`` (drawing them eagerly
-    took more than a third of each step).
+    took more than a third of each step) and the editor runs compiled (``CompiledSteps``).
     """
     from ..data.faces import compiled_face_renderer
 
@@ -168,18 +168,23 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
     if classifier is not None:
         classifier.eval().requires_grad_(False).to(memory_format=torch.channels_last)
     editor.to(memory_format=torch.channels_last).train()  # 7-15% faster convolutions on this CPU (measured)
+    steps_through = CompiledSteps(editor, log)
     for step in range(steps):
         images, _, target, truth = _editor_batch(batch_size, seed * 1_000_003 + 10_000 + step, names, generator, render)
         changed = ((truth - images).abs().amax(1, keepdim=True) > 0.02).float()
         changed = F.max_pool2d(changed, 3, 1, 1)  # a pixel of margin around every change
         images = images.contiguous(memory_format=torch.channels_last)
-        output = editor(images, target)
-        loss = ((output - truth).abs() * (1 + change_weight * changed)).mean()
-        if classifier is not None and classifier_weight > 0:
-            k = max(1, int(classifier_share * len(output)))
-            loss = loss + classifier_weight * F.binary_cross_entropy_with_logits(classifier(output[:k]), target[:k])
+
+        def loss_of(forward: Callable[..., torch.Tensor]) -> torch.Tensor:
+            output = forward(images, target)
+            loss = ((output - truth).abs() * (1 + change_weight * changed)).mean()
+            if classifier is not None and classifier_weight > 0:
+                k = max(1, int(classifier_share * len(output)))
+                loss = loss + classifier_weight * F.binary_cross_entropy_with_logits(classifier(output[:k]), target[:k])
+            return loss
+
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = steps_through.step(loss_of)
         optimiser.step()
         schedule.step()
         running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
