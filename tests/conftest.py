@@ -43,3 +43,15 @@ def mnist_models():
     from cfnb.models import load
 
     return {name: load(name) for name in ("mnist-classifier", "mnist-oracle", "mnist-vae")}
+
+
+@pytest.fixture
+def torch_compile_fails(monkeypatch):
+    """``torch.compile`` that builds a function raising ``RuntimeError("no C++ compiler")`` on its first call, as
+    compiling does on a machine without a C++ compiler."""
+    def broken(function, **options):
+        def fail(*args, **kwargs):
+            raise RuntimeError("no C++ compiler")
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)

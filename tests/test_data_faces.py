@@ -178,15 +178,9 @@ def test_compiled_renderer_draws_what_render_faces_draws():
     assert messages == []
 
 
-def test_compiled_renderer_falls_back_and_says_so(monkeypatch):
+def test_compiled_renderer_falls_back_and_says_so(torch_compile_fails):
     from cfnb.data import faces as faces_module
 
-    def broken(function, **options):
-        def fail(*args, **kwargs):
-            raise RuntimeError("no C++ compiler")
-        return fail
-
-    monkeypatch.setattr(faces_module.torch, "compile", broken)
     messages: list[str] = []
     render = faces_module.compiled_face_renderer(log=messages.append)
     params = sample_face_params(3, seed=5)
