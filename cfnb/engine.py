@@ -18,11 +18,13 @@ from .validation import check_images, expected_channels, model_device, require, 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method: its function, the helper models it needs (role -> required callables)."""
+    """A method: its function, the helper models it needs (role -> required callables), and a check of the
+    classifier's structure that raises a clear error (run before anything else, even when no image needs a change)."""
 
     run: Callable[..., MethodOutput]
     needs: dict[str, tuple[str, ...]]
     summary: str
+    check_classifier: Callable[[nn.Module], object] | None = None
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -30,7 +32,8 @@ METHODS: dict[str, MethodSpec] = {
     "pgd": MethodSpec(baselines.pgd, {}, "targeted PGD attack in an L-infinity ball (baseline)"),
     "latent": MethodSpec(gci.latent, {"generator": ("encode", "decode")}, "GCI over a generator's latent code"),
     "attribute": MethodSpec(gci.attribute, {"editor": ("encode", "decode")}, "GCI over an editor's attribute vector"),
-    "mirror": MethodSpec(mirror.mirror, {}, "Mirror-CFE: reflect GAP features across the decision boundary, decode"),
+    "mirror": MethodSpec(mirror.mirror, {}, "Mirror-CFE: reflect GAP features across the decision boundary, decode",
+                         check_classifier=mirror.gap_parts),
     "causal": MethodSpec(causal.causal, {"generator": ("encode", "decode")},
                          "adversarial steering restricted to causal latent factors, masked and inpainted"),
 }
@@ -146,6 +149,8 @@ def explain(
     helpers = {"generator": generator, "decoder": decoder, "editor": editor, "attribute_classifier": attribute_classifier}
     for role, needed in spec.needs.items():
         require(helpers[role], needed, role, method)
+    if spec.check_classifier is not None:
+        spec.check_classifier(classifier)
     if not torch.is_tensor(images):
         raise TypeError(f"images must be a torch.Tensor of shape (N, C, H, W), got {type(images).__name__}")
     run_device = _resolve_device(device, images, classifier)

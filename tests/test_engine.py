@@ -185,6 +185,17 @@ def test_bad_arguments(kwargs, error, message, tiny_classifier, tiny_images):
         cfnb.explain(classifier, tiny_images, target, **kwargs)
 
 
+def test_mirror_checks_the_classifier_even_when_no_image_needs_a_change(tiny_images):
+    """A classifier without GAP + linear head is refused before the run, also when every image already shows the
+    target (a model that predicts class 1 everywhere, asked for class 1): no silent success."""
+    always_one = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    with torch.no_grad():
+        always_one[1].weight.zero_()
+        always_one[1].bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+    with pytest.raises(TypeError, match="global average pooling"):
+        cfnb.explain(always_one, tiny_images, 1, method="mirror")
+
+
 def test_mirror_without_decoder_explains_how_to_train_one(tiny_classifier, tiny_images):
     with pytest.raises(TypeError, match="train_decoder"):
         cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="mirror")
