@@ -45,6 +45,6 @@ def test_compiled_steps_fall_back_to_eager_and_say_so(torch_compile_fails):
     assert len(messages) == 1 and "RuntimeError: no C++ compiler" in messages[0] and "eagerly" in messages[0]
     assert torch.equal(loss, reference)
     for parameter, eager_parameter in zip(model.parameters(), eager.parameters()):
-        assert torch.equal(parameter.grad, eager_parameter.grad)  # one eager step's gradients, not two summed
+        assert torch.equal(parameter.grad, eager_parameter.grad)  # exactly the eager step's gradients
     steps.step(_loss_of(images))
     assert len(messages) == 1  # said once
