@@ -1,6 +1,6 @@
 # cfnb developer commands. Needs only Python 3 (with venv) and pip; everything else goes into .venv.
 #
-#   make demo    explain held-out MNIST digits with the shipped models (writes cfnb-demo.html)
+#   make demo    explain held-out MNIST digits with the shipped models (writes artifacts/demo/*.html)
 #   make test    the whole suite: tests/, the notebooks (nbval) and the real-browser checks
 #   make lab     JupyterLab on notebooks/
 #   make bench   every benchmarks/*.py
@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: venv
-	$(PY) -m cfnb demo
+	$(PY) -m cfnb demo --out artifacts/demo/cfnb-demo.html
 
 test: venv
 	$(PY) -m pytest $(NBVAL_ARGS) $(PYTEST_ARGS)

@@ -1,8 +1,13 @@
 """cfnb: counterfactual explanations of image classifiers, made for notebooks.
 
-Layers (each usable alone): ``cfnb.explain`` (defined in ``cfnb.engine``) and the methods (compute), ``cfnb.viz`` and ``cfnb.widgets``
-(interactive), ``cfnb.audit`` (spurious-correlation audits). Heavy modules load on first use, so
-``import cfnb`` stays fast.
+The package is layered, each layer importing only those below it::
+
+    checks, forward, modes, progress  ->  data  ->  models  ->  methods  ->  results, engine (explain)
+        ->  metrics, viz  ->  widgets, audit  ->  training, cli
+
+``cfnb.explain`` runs any registered method (``cfnb.methods.available()``); ``cfnb.viz`` draws results;
+``cfnb.widgets`` holds the panels; ``cfnb.audit`` the spurious-correlation audits; ``cfnb.training`` the training
+loops and the recipes of the shipped models. Heavy modules load on first use, so ``import cfnb`` stays fast.
 """
 from __future__ import annotations
 
@@ -13,15 +18,13 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "explain": ("cfnb.engine", "explain"),
-    "METHODS": ("cfnb.engine", "METHODS"),
     "Counterfactuals": ("cfnb.results", "Counterfactuals"),
     "animate": ("cfnb.viz", "animate"),
     "ExplainerPanel": ("cfnb.widgets", "ExplainerPanel"),
     "AttributePanel": ("cfnb.widgets", "AttributePanel"),
     "setup_notebook": ("cfnb.notebook", "setup_notebook"),
 }
-_SUBMODULES = {"data", "models", "metrics", "viz", "widgets", "audit", "mirror", "gci", "causal", "baselines",
-               "generators", "results"}
+_SUBMODULES = {"checks", "data", "models", "methods", "results", "metrics", "viz", "widgets", "audit", "training"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

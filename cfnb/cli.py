@@ -25,7 +25,7 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .models.recipes import RECIPES, train_and_save
+    from .training.recipes import RECIPES, train_and_save
 
     names = sorted(RECIPES) if args.name == "all" else [args.name]
     for name in names:

@@ -38,11 +38,12 @@ def run_demo(out: Path, count: int = 8, methods: Sequence[str] = ("latent", "mir
     classifier, oracle = load("mnist-classifier"), load("mnist-oracle")
     helpers = {"latent": {"generator": load("mnist-vae")}, "causal": {"generator": load("mnist-vae")}}
     index, targets = pick_digits(data.labels, count)
+    out.parent.mkdir(parents=True, exist_ok=True)
     images = data.images[index]
     print(f"{'method':<8} {'digit':>5} {'source':>6} {'target':>6} {'prediction':>10} {'valid':>5} {'oracle':>6} {'L1':>7}")
     written = []
     for method in methods:
-        result = explain(classifier, images, targets, method=method, **helpers.get(method, {}))
+        result = explain(classifier, images, targets, method=method, progress=False, **helpers.get(method, {}))
         believed = oracle_agrees(oracle, result.counterfactual, result.target)
         for i in range(len(result)):
             l1 = (result.counterfactual[i] - result.original[i]).abs().mean().item()

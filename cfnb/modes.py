@@ -1,10 +1,13 @@
-"""Eval mode for a block of computation, with every submodule's own mode restored afterwards."""
+"""Modes for a block of computation: eval mode, and models frozen on a device, each restored afterwards."""
 from __future__ import annotations
 
 import contextlib
 from typing import Any, Iterator, Sequence
 
+import torch
 from torch import nn
+
+from .checks import model_device
 
 
 @contextlib.contextmanager
@@ -22,3 +25,23 @@ def eval_mode(models: Sequence[Any]) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+@contextlib.contextmanager
+def frozen(models: Sequence[Any], device: torch.device) -> Iterator[None]:
+    """Models in eval mode on ``device`` with gradients off for the block; mode, device and flags restored after."""
+    modules = [model for model in models if isinstance(model, nn.Module)]
+    saved = []
+    for model in modules:
+        saved.append((model, [p.requires_grad for p in model.parameters()], model_device(model)))
+        model.requires_grad_(False)
+        model.to(device)
+    try:
+        with eval_mode(modules):
+            yield
+    finally:
+        for model, flags, home in saved:
+            for param, flag in zip(model.parameters(), flags):
+                param.requires_grad_(flag)
+            if home is not None:
+                model.to(home)

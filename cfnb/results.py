@@ -124,16 +124,3 @@ class Counterfactuals:
         extras.update({k[len("extras."):]: v for k, v in tensors.items() if k.startswith("extras.")})
         core = {k: v for k, v in tensors.items() if not k.startswith("extras.")}
         return cls(**core, **meta, extras=extras)
-
-    # --- exports (thin wrappers over cfnb.viz) -----------------------------------------------------------------
-    def to_gif(self, path: str | Path, index: int = 0, **options: Any) -> Path:
-        """Write the transition of sample ``index`` as an animated GIF (see ``cfnb.viz.export.to_gif``)."""
-        from .viz.export import to_gif
-
-        return to_gif(self, path, index=index, **options)
-
-    def to_html(self, path: str | Path, index: int = 0, **options: Any) -> Path:
-        """Write the transition animation of sample ``index`` as a stand-alone HTML page."""
-        from .viz.export import to_html
-
-        return to_html(self, path, index=index, **options)

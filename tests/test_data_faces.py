@@ -163,28 +163,3 @@ def test_with_attribute_errors(faces):
         faces.with_attribute("Smiling", torch.ones(3), index=[0, 1])
     with pytest.raises(ValueError, match="lacks"):
         render_faces({"Male": torch.zeros(2)})
-
-
-def test_compiled_renderer_draws_what_render_faces_draws():
-    """torch.compile's build of the renderer (used by the faces-editor recipe) against the eager one: on the call
-    that compiles and checks, and on a later one that draws compiled only."""
-    from cfnb.data.faces import compiled_face_renderer
-
-    messages: list[str] = []
-    compiled = compiled_face_renderer(log=messages.append)
-    for seed in (11, 12):
-        params = sample_face_params(6, seed=seed)
-        assert torch.allclose(compiled(params, 32), render_faces(params, 32), atol=1e-4)
-    assert messages == []
-
-
-def test_compiled_renderer_falls_back_and_says_so(torch_compile_fails):
-    from cfnb.data import faces as faces_module
-
-    messages: list[str] = []
-    render = faces_module.compiled_face_renderer(log=messages.append)
-    params = sample_face_params(3, seed=5)
-    assert torch.equal(render(params, 32), render_faces(params, 32))
-    assert len(messages) == 1 and "could not build" in messages[0] and "RuntimeError" in messages[0]
-    render(params, 32)
-    assert len(messages) == 1  # said once

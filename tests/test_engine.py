@@ -74,7 +74,7 @@ def test_models_frozen_and_restored(tiny_classifier, tiny_generator, tiny_images
 def test_finished_samples_leave_the_batch_and_results_match_single_runs():
     """Per-sample early stopping evaluates the objective on the samples still searching only; each sample ends where
     it would have ended alone."""
-    from cfnb.optimise import StepOutcome, pick, run_batched
+    from cfnb.methods.base import StepOutcome, pick, run_batched
 
     goal = torch.tensor([0.5, 2.0, 8.0, 1.0])
     seen: list[int] = []
@@ -96,7 +96,7 @@ def test_finished_samples_leave_the_batch_and_results_match_single_runs():
 
 
 def test_pick_slices_what_an_editor_may_hand_over():
-    from cfnb.optimise import pick
+    from cfnb.methods.base import pick
 
     rows = torch.tensor([2, 0])
     content = {"deep": torch.arange(3), "parts": (torch.arange(3) * 10, None), "size": 64}
@@ -153,7 +153,7 @@ def test_class_name_target(tiny_classifier, tiny_images):
 
 @pytest.mark.parametrize("images, message", [
     (torch.rand(1, 8, 8), "4 dimensions"),
-    (torch.randint(0, 255, (2, 1, 8, 8)), "floating point"),
+    (torch.randint(0, 255, (2, 1, 8, 8)), "floating-point"),
     (torch.rand(2, 1, 8, 8) * 2, "lie in \\[0, 1\\]"),
     (torch.full((2, 1, 8, 8), float("nan")), "NaN"),
     (torch.rand(2, 3, 8, 8), "expects 1 channel"),
@@ -172,7 +172,11 @@ def test_bad_images(images, message, tiny_classifier):
     ({"target": 0, "method": "latent"}, TypeError, "needs a generator"),
     ({"target": 0, "method": "latent", "generator": torch.nn.Linear(2, 2)}, TypeError, "lacks encode, decode"),
     ({"target": 0, "method": "pixel", "stepz": 3}, TypeError, "no option"),
-    ({"target": 0, "method": "pixel", "steps": -1}, ValueError, "positive int"),
+    ({"target": 0, "method": "pixel", "steps": -1}, ValueError, r"steps must be an int >= 1, got -1"),
+    ({"target": 0, "method": "pixel", "steps": 2.5}, TypeError, r"steps must be an int >= 1, got 2.5"),
+    ({"target": 0, "method": "pixel", "lam": 0}, ValueError, r"lam must be a number > 0, got 0"),
+    ({"target": 0, "method": "causal", "move": "sideways", "generator": TinyGenerator()}, ValueError,
+     r"move must be one of 'causal', 'spurious', got 'sideways'"),
     ({"target": 0, "method": "mirror", "classifier": torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))},
      TypeError, "global average pooling"),
 ])
@@ -202,7 +206,7 @@ def test_mirror_without_decoder_explains_how_to_train_one(tiny_classifier, tiny_
 
 
 def test_mirror_path_reflects_features(tiny_classifier, tiny_images):
-    from cfnb.mirror import train_decoder
+    from cfnb.training import train_decoder
 
     decoder = train_decoder(tiny_classifier, torch.rand(64, 1, 8, 8), epochs=1, log=None)
     target = targets_away(tiny_classifier, tiny_images)
@@ -217,10 +221,17 @@ def test_mirror_path_reflects_features(tiny_classifier, tiny_images):
     assert torch.allclose(result.extras["boundary_k"], torch.full((6,), 0.5), atol=1e-4)
 
 
-def test_images_and_model_on_different_devices_raise(tiny_classifier, tiny_images):
-    meta_images = tiny_images.to("meta")
-    with pytest.raises(ValueError, match="images are on meta but the classifier is on cpu"):
-        cfnb.explain(tiny_classifier, meta_images, 0, method="pixel")
+def test_device_rule_explicit_device_else_the_classifiers(tiny_classifier, tiny_images, monkeypatch):
+    """One rule everywhere (explain, panels, audits): ``device=`` if given, else the classifier's device, even where
+    CUDA is available (a CPU classifier is not moved to the GPU behind the user's back)."""
+    from cfnb.checks import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    result = cfnb.explain(tiny_classifier, tiny_images, 0, method="pgd", steps=2, progress=False)
+    assert result.settings["device"] == "cpu"
+    assert resolve_device(None, torch.nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert resolve_device("cpu", torch.nn.Linear(2, 2, device="meta")) == torch.device("cpu")
+    assert resolve_device(None, torch.nn.ReLU(), fallback=torch.device("meta")) == torch.device("meta")
 
 
 @settings(max_examples=12, deadline=None)
@@ -250,7 +261,7 @@ def test_explain_leaves_a_wrapped_eval_model_in_eval_mode():
 
 
 def test_mirror_refines_end_points_the_decoder_cannot_turn(tiny_classifier):
-    from cfnb.mirror import train_decoder
+    from cfnb.training import train_decoder
     images = intensity_bands(30, seed=2)[0]
     target = targets_away(tiny_classifier, images)
     decoder = train_decoder(tiny_classifier, torch.rand(64, 1, 8, 8), epochs=1, log=None)

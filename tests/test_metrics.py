@@ -30,8 +30,8 @@ from cfnb.metrics import (
     sparsity,
     validity,
 )
-from cfnb.metrics_inputs import apply_in_batches
-from cfnb.metrics_lpips import backbone_checkpoint, lpips_model
+from cfnb.forward import forward_in_batches
+from cfnb.metrics.lpips import backbone_checkpoint, lpips_model
 from cfnb.models import LeNetClassifier
 from cfnb.results import Counterfactuals
 from tiny_models import TinyGAP
@@ -346,24 +346,24 @@ def test_mnac_errors():
 def test_im1_below_one_when_the_target_autoencoder_reconstructs_better(generator):
     x_cf = torch.rand(3, 1, 4, 4, generator=generator) + 0.1
     autoencoders = {0: scaling_autoencoder(0.5), 1: scaling_autoencoder(0.9)}  # residuals 0.5 x and 0.1 x
-    scores = im1(x_cf, autoencoders, target=1, source=0)
+    scores = im1(autoencoders, x_cf, target=1, source=0)
     torch.testing.assert_close(scores, torch.full((3,), 0.01 / 0.25))
     assert bool((scores < 1).all())
-    reversed_scores = im1(x_cf, autoencoders, target=0, source=1)
+    reversed_scores = im1(autoencoders, x_cf, target=0, source=1)
     torch.testing.assert_close(reversed_scores, torch.full((3,), 25.0))
 
 
 def test_im1_picks_each_samples_autoencoders(generator):
     x_cf = torch.rand(3, 1, 4, 4, generator=generator) + 0.1
     autoencoders = {0: scaling_autoencoder(0.5), 1: scaling_autoencoder(0.9), 2: scaling_autoencoder(0.8)}
-    scores = im1(x_cf, autoencoders, target=torch.tensor([1, 2, 0]), source=torch.tensor([0, 0, 2]))
+    scores = im1(autoencoders, x_cf, target=torch.tensor([1, 2, 0]), source=torch.tensor([0, 0, 2]))
     torch.testing.assert_close(scores, torch.tensor([0.01 / 0.25, 0.04 / 0.25, 0.25 / 0.04]))
 
 
 def test_im2_by_hand(generator):
     x_cf = torch.rand(2, 1, 4, 4, generator=generator)
     autoencoders = {1: scaling_autoencoder(0.9)}
-    scores = im2(x_cf, autoencoders, scaling_autoencoder(0.7), target=1, eps=0.0)
+    scores = im2(autoencoders, scaling_autoencoder(0.7), x_cf, target=1, eps=0.0)
     expected = (0.2 * x_cf).flatten(1).square().sum(1) / x_cf.flatten(1).abs().sum(1)
     torch.testing.assert_close(scores, expected)
 
@@ -371,13 +371,13 @@ def test_im2_by_hand(generator):
 def test_interpretability_errors():
     x_cf = torch.rand(2, 1, 4, 4)
     with pytest.raises(ValueError, match=r"no autoencoder for source class\(es\) \[3\]"):
-        im1(x_cf, {0: scaling_autoencoder(1.0)}, target=0, source=3)
+        im1({0: scaling_autoencoder(1.0)}, x_cf, target=0, source=3)
     with pytest.raises(ValueError, match="must return images of shape"):
-        im1(x_cf, {0: lambda x: x[:, :, :2], 1: scaling_autoencoder(1.0)}, target=0, source=1)
+        im1({0: lambda x: x[:, :, :2], 1: scaling_autoencoder(1.0)}, x_cf, target=0, source=1)
     with pytest.raises(TypeError, match="mapping"):
-        im2(x_cf, scaling_autoencoder(1.0), scaling_autoencoder(1.0), target=0)
+        im2(scaling_autoencoder(1.0), scaling_autoencoder(1.0), x_cf, target=0)
     with pytest.raises(ValueError, match="eps"):
-        im1(x_cf, {0: scaling_autoencoder(1.0)}, target=0, source=0, eps=-1.0)
+        im1({0: scaling_autoencoder(1.0)}, x_cf, target=0, source=0, eps=-1.0)
 
 
 # --- Fréchet distance and FID ---------------------------------------------------------------------------------------
@@ -467,7 +467,7 @@ def test_domain_features_uses_the_penultimate_layer_without_features(generator):
     with torch.no_grad():
         expected = oracle.classifier[:4](oracle.body(images))
     oracle.train()
-    torch.testing.assert_close(apply_in_batches(extractor, images, 2), expected)
+    torch.testing.assert_close(forward_in_batches(extractor, images, 2), expected)
 
 
 def test_domain_features_needs_features_or_a_linear_layer():
@@ -593,7 +593,7 @@ def test_evaluate_with_every_model_matches_the_single_metrics(digit_like_result,
     assert scores["cout"] == pytest.approx(cout(classifier, x, x_cf, 0, 1, steps=10).mean().item())
     assert scores["mnac"] == pytest.approx(mnac(attributes, x, x_cf, exclude=0).float().mean().item())
     assert scores["im1"] == pytest.approx(0.04)
-    assert scores["im2"] == pytest.approx(im2(x_cf, autoencoders, scaling_autoencoder(0.7), 1).mean().item())
+    assert scores["im2"] == pytest.approx(im2(autoencoders, scaling_autoencoder(0.7), x_cf, 1).mean().item())
     extractor = domain_features(oracle)
     assert scores["fid"] == pytest.approx(fid(x_cf, reference, extractor, extractor.name).value)
 

@@ -8,8 +8,8 @@ import torch
 from cfnb.data import synth_faces
 from cfnb.data.faces import ATTRIBUTES
 from cfnb.models import AttributeClassifier, available, load
-from cfnb.models.recipes_more import measure_editor
-from cfnb.models.training import predict_in_batches
+from cfnb.training import measure_editor
+from cfnb.forward import forward_in_batches
 
 HELD_OUT_SEED = 4_242
 # faces-editor on 150 held-out faces: success 0.893 (Bangs) to 1.0, others kept >= 0.997, L1 to the renderer's
@@ -45,7 +45,7 @@ def test_cards_and_weight_files():
 
 
 def test_classifier_reads_every_attribute(classifier, faces):
-    predicted = (predict_in_batches(classifier, faces.images) > 0).float()
+    predicted = (forward_in_batches(classifier, faces.images) > 0).float()
     per_attribute = (predicted == faces.attributes).float().mean(0)
     for name, value in zip(ATTRIBUTES, per_attribute.tolist()):
         assert value >= 0.97, (name, value)  # measured 0.999-1.0 on 2,000 faces
@@ -57,7 +57,7 @@ def test_ground_truth_counterfactuals_change_only_their_attribute(classifier, fa
     before = faces.attributes[index]
     for k, name in enumerate(ATTRIBUTES):
         images = faces.with_attribute(name, 1 - before[:, k], index)
-        read = (predict_in_batches(classifier, images) > 0).float()
+        read = (forward_in_batches(classifier, images) > 0).float()
         assert (read[:, k] == 1 - before[:, k]).float().mean() >= 0.95, name
         others = [j for j, other in enumerate(ATTRIBUTES)
                   if j != k and not ({name, other} == {"Blond_Hair", "Black_Hair"})]
@@ -66,7 +66,7 @@ def test_ground_truth_counterfactuals_change_only_their_attribute(classifier, fa
 
 def test_attribute_view_of_the_classifier(classifier, faces):
     view = AttributeClassifier(classifier, list(ATTRIBUTES), "Eyeglasses")
-    accuracy = (predict_in_batches(view, faces.images).argmax(1) == faces.attribute("Eyeglasses")).float().mean()
+    accuracy = (forward_in_batches(view, faces.images).argmax(1) == faces.attribute("Eyeglasses")).float().mean()
     assert accuracy >= 0.97
 
 
@@ -83,7 +83,7 @@ def test_editor_flips_each_attribute_and_keeps_the_others(classifier):
 
 
 def _smiling_accuracy(model, data) -> float:
-    return (predict_in_batches(model, data.images).argmax(1) == data.attribute("Smiling").long()).float().mean().item()
+    return (forward_in_batches(model, data.images).argmax(1) == data.attribute("Smiling").long()).float().mean().item()
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,8 @@ def test_blond_intervention_moves_the_biased_model_only(smiling_splits):
     shift = {}
     for name in ("faces-smiling-biased", "faces-smiling-unbiased"):
         model = load(name)
-        p_before = predict_in_batches(model, data.images[chosen]).softmax(1)[:, 1]
-        p_after = predict_in_batches(model, dyed).softmax(1)[:, 1]
+        p_before = forward_in_batches(model, data.images[chosen]).softmax(1)[:, 1]
+        p_after = forward_in_batches(model, dyed).softmax(1)[:, 1]
         shift[name] = (p_after - p_before).mean().item()
     assert shift["faces-smiling-biased"] >= SMILING_BIASED["blond_shift"]
     assert abs(shift["faces-smiling-unbiased"]) <= 0.05

@@ -7,13 +7,13 @@ import torch
 
 from cfnb.data import colored_mnist, patched_mnist
 from cfnb.models import available, load
-from cfnb.models.recipes_more import PATCH_CLASS
-from cfnb.models.training import predict_in_batches
+from cfnb.training.recipes.shortcuts import PATCH_CLASS
+from cfnb.forward import forward_in_batches
 
 
 
 def _accuracy(model, data) -> float:
-    return (predict_in_batches(model, data.images).argmax(1) == data.labels).float().mean().item()
+    return (forward_in_batches(model, data.images).argmax(1) == data.labels).float().mean().item()
 
 
 N = 500  # the first 500 of the 1,000 test digits keep the file fast
@@ -65,7 +65,7 @@ def test_recolouring_drags_the_biased_model_only(colour_splits):
     data = colour_splits["shuffled"]
     new = (data.labels + 1 + torch.arange(len(data)) % 9) % 10  # another class's colour for every digit
     recoloured = data.set_shortcut(data.images, new)
-    follows = {name: (predict_in_batches(load(name), recoloured).argmax(1) == new).float().mean().item()
+    follows = {name: (forward_in_batches(load(name), recoloured).argmax(1) == new).float().mean().item()
                for name in ("colored-mnist-biased", "colored-mnist-unbiased")}
     assert follows["colored-mnist-biased"] >= 0.35
     assert follows["colored-mnist-unbiased"] <= 0.03
@@ -74,13 +74,13 @@ def test_recolouring_drags_the_biased_model_only(colour_splits):
 def _patch_effects(model, data) -> dict[str, float]:
     """Add the patch to correctly classified, unpatched non-PATCH_CLASS digits (share turned into PATCH_CLASS, mean
     rise of p(PATCH_CLASS)); remove it from correctly classified, patched PATCH_CLASS digits (share that lose it)."""
-    predicted = predict_in_batches(model, data.images).argmax(1)
+    predicted = forward_in_batches(model, data.images).argmax(1)
     correct = predicted == data.labels
     chosen = correct & (data.labels != PATCH_CLASS) & (data.spurious == 0)
-    before = predict_in_batches(model, data.images[chosen]).softmax(1)
-    after = predict_in_batches(model, data.set_shortcut(data.images[chosen], 1)).softmax(1)
+    before = forward_in_batches(model, data.images[chosen]).softmax(1)
+    after = forward_in_batches(model, data.set_shortcut(data.images[chosen], 1)).softmax(1)
     removed = correct & (data.labels == PATCH_CLASS) & (data.spurious == 1)
-    unpatched = predict_in_batches(model, data.set_shortcut(data.images[removed], 0)).argmax(1)
+    unpatched = forward_in_batches(model, data.set_shortcut(data.images[removed], 0)).argmax(1)
     return {
         "add_flip": (after.argmax(1) == PATCH_CLASS).float().mean().item(),
         "add_shift": (after[:, PATCH_CLASS] - before[:, PATCH_CLASS]).mean().item(),

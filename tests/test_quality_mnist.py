@@ -81,7 +81,7 @@ def test_same_seed_same_counterfactuals_on_cpu(samples, mnist_models):
 
 
 def test_shipped_models_meet_their_bars(mnist_test, mnist_models):
-    from cfnb.models.training import accuracy
+    from cfnb.training import accuracy
 
     assert accuracy(mnist_models["mnist-classifier"], mnist_test.images, mnist_test.labels) >= 0.97
     assert accuracy(mnist_models["mnist-oracle"], mnist_test.images, mnist_test.labels) >= 0.97

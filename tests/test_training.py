@@ -1,11 +1,12 @@
-"""cfnb.models.training.CompiledSteps: compiled training steps give the eager gradients, and fall back when
-compiling fails."""
+"""cfnb.training.compiling: compiled training steps give the eager gradients and the compiled face renderer draws
+what render_faces draws; both fall back to eager code, saying so once, when compiling fails."""
 import copy
 
 import torch
 from torch import nn
 
-from cfnb.models import training
+from cfnb import training
+from cfnb.data import render_faces, sample_face_params
 
 
 def _model_and_batch():
@@ -47,4 +48,25 @@ def test_compiled_steps_fall_back_to_eager_and_say_so(torch_compile_fails):
     for parameter, eager_parameter in zip(model.parameters(), eager.parameters()):
         assert torch.equal(parameter.grad, eager_parameter.grad)  # exactly the eager step's gradients
     steps.step(_loss_of(images))
+    assert len(messages) == 1  # said once
+
+
+def test_compiled_renderer_draws_what_render_faces_draws():
+    """torch.compile's build of the renderer (used by the faces-editor recipe) against the eager one: on the call
+    that compiles and checks, and on a later one that draws compiled only."""
+    messages: list[str] = []
+    compiled = training.compiled_face_renderer(log=messages.append)
+    for seed in (11, 12):
+        params = sample_face_params(6, seed=seed)
+        assert torch.allclose(compiled(params, 32), render_faces(params, 32), atol=1e-4)
+    assert messages == []
+
+
+def test_compiled_renderer_falls_back_and_says_so(torch_compile_fails):
+    messages: list[str] = []
+    render = training.compiled_face_renderer(log=messages.append)
+    params = sample_face_params(3, seed=5)
+    assert torch.equal(render(params, 32), render_faces(params, 32))
+    assert len(messages) == 1 and "could not build" in messages[0] and "RuntimeError" in messages[0]
+    render(params, 32)
     assert len(messages) == 1  # said once

@@ -116,9 +116,9 @@ def test_animate_32_frames_of_64px_rgb_stay_under_1mb():
     assert len(smooth.to_json()) < size
 
 
-def test_animate_max_frames_keeps_first_and_last():
+def test_animate_frames_keeps_first_and_last():
     assert frame_positions(100, 10)[0] == 0 and frame_positions(100, 10)[-1] == 99
-    figure = viz.animate(make_result(frames=40), 0, max_frames=8)
+    figure = viz.animate(make_result(frames=40), 0, frames=8)
     assert len(figure.frames) == 8 and figure.frames[-1].name == "39"
 
 
@@ -131,7 +131,7 @@ def test_animate_checks_its_arguments():
 
 
 def test_animate_writes_static_html(tmp_path):
-    path = make_result(frames=4).to_html(tmp_path / "anim.html")
+    path = viz.to_html(make_result(frames=4), tmp_path / "anim.html")
     text = path.read_text()
     assert "Plotly.newPlot" in text and "addFrames" in text
     assert not re.search(r"<script[^>]*src=", text)  # self-contained: plotly.js is inside, nothing fetched
@@ -195,7 +195,7 @@ def test_to_gif_keeps_repeated_frames(tmp_path):
     frozen[5:] = frozen[5]
     from dataclasses import replace
 
-    path = replace(result, trajectory=frozen).to_gif(tmp_path / "still.gif", scale=2)
+    path = viz.to_gif(replace(result, trajectory=frozen), tmp_path / "still.gif", scale=2)
     with Image.open(path) as gif:
         assert gif.n_frames == 10
 
@@ -218,16 +218,16 @@ def test_figures_from_a_real_pixel_result(tiny_classifier, tiny_images, tmp_path
     figure = viz.animate(result, 0)
     assert len(figure.frames) == 7
     assert len(viz.compare(result).data) == 9
-    with Image.open(result.to_gif(tmp_path / "real.gif")) as gif:
+    with Image.open(viz.to_gif(result, tmp_path / "real.gif")) as gif:
         assert gif.n_frames == 7
 
 
-def test_class_probabilities_colours_the_prediction_and_the_target():
-    figure = viz.class_probabilities(torch.tensor([0.1, 0.7, 0.2]), ["a", "b", "c"], target=2, title="t")
+def test_probability_bars_colours_the_prediction_and_the_target():
+    figure = viz.probability_bars(torch.tensor([0.1, 0.7, 0.2]), ["a", "b", "c"], target=2, title="t")
     bar = figure.data[0]
     assert list(bar.x) == ["a", "b", "c"] and list(bar.y) == pytest.approx([0.1, 0.7, 0.2])
     assert bar.marker.color[1] != bar.marker.color[2] != bar.marker.color[0]
     with pytest.raises(ValueError, match="3 probabilities but 2 class names"):
-        viz.class_probabilities([0.1, 0.7, 0.2], ["a", "b"])
+        viz.probability_bars([0.1, 0.7, 0.2], ["a", "b"])
     with pytest.raises(ValueError, match="target 5 out of range"):
-        viz.class_probabilities([0.1, 0.7, 0.2], ["a", "b", "c"], target=5)
+        viz.probability_bars([0.1, 0.7, 0.2], ["a", "b", "c"], target=5)

@@ -15,7 +15,7 @@ import torch
 
 from cfnb.models import AttributeEditor, GAPClassifier
 from cfnb.notebook import setup_notebook
-from cfnb.problem import interpolate
+from cfnb.methods.base import interpolate
 from cfnb.widgets import AttributePanel, ExplainerPanel
 from fake_results import make_result
 from tiny_models import TinyGenerator, intensity_bands
@@ -70,7 +70,7 @@ def panel_factory(tiny_classifier, bands):
     def make(**kwargs):
         images, labels = bands
         kwargs.setdefault("warm_up", False)  # the fakes below count calls; test_warm_up covers it
-        panel = ExplainerPanel(tiny_classifier, images, labels, frames=6, **kwargs)
+        panel = ExplainerPanel(tiny_classifier, images, labels=labels, frames=6, **kwargs)
         made.append(panel)
         return panel
 
@@ -95,14 +95,33 @@ def test_methods_offered_follow_the_models_given(panel_factory):
         panel_factory(methods=["latent"])
 
 
-def test_sliders_follow_the_method(panel_factory):
-    panel = panel_factory()
+def test_settings_follow_the_method_schema(panel_factory):
+    """The controls are the method's option schema: one control per number, flag or choice, at its default."""
+    import cfnb
+
+    panel = panel_factory(generator=TinyGenerator())
     panel.method.value = "pixel"
-    assert not panel.lam.disabled and not panel.steps.disabled and not panel.kappa.disabled
-    assert (panel.lam.value, panel.steps.value) == pytest.approx((0.1, 300))
+    controls = panel.option_controls.controls
+    assert list(controls) == cfnb.methods.get("pixel").option_names
+    assert (controls["lam"].value, controls["steps"].value) == pytest.approx((0.1, 300))
     panel.method.value = "pgd"
-    assert panel.lam.disabled and not panel.steps.disabled
-    assert panel.steps.value == 100
+    assert "lam" not in panel.option_controls.controls and panel.option_controls.controls["steps"].value == 100
+    panel.method.value = "causal"
+    controls = panel.option_controls.controls
+    assert controls["move"].options == ("causal", "spurious") and "spurious" not in controls  # a list: no control
+    assert isinstance(controls["grow"], widgets.IntSlider)
+    panel.method.value = "latent"
+    assert isinstance(panel.option_controls.controls["residual"], widgets.Checkbox)
+
+
+def test_panel_options_start_the_controls_and_code_never_clips(panel_factory):
+    fake = FakeExplain(steps=2)
+    panel = panel_factory(explain_fn=fake, options={"steps": 7})
+    panel.method.value = "pixel"
+    assert panel.option_controls.controls["steps"].value == 7
+    panel.explain(steps=5000, lam=2500.0)  # beyond the sliders' spans: widened, passed as given
+    assert fake.calls[-1]["options"]["steps"] == 5000 and fake.calls[-1]["options"]["lam"] == 2500.0
+    assert panel.option_controls.controls["steps"].value == 5000
 
 
 def test_index_slider_and_thumbnails_select_the_image(panel_factory, bands):
@@ -130,7 +149,7 @@ def test_explain_button_runs_in_a_thread_and_shows_the_result(panel_factory, ban
     panel.index.value = 2
     panel.target.value = 0
     panel.method.value = "pixel"
-    panel.steps.value = 20
+    panel.option_controls.controls["steps"].value = 20
     panel.explain_button.click()
     assert panel.wait(10)
     call = fake.calls[-1]
@@ -214,7 +233,7 @@ def test_clicking_explain_while_running_restarts(panel_factory):
     panel = panel_factory(explain_fn=fake)
     panel.explain_async(method="pixel", steps=2000)
     assert fake.started.wait(5)
-    panel.steps.value = 3
+    panel.option_controls.controls["steps"].value = 3
     panel.explain_button.click()  # from code a disabled button still fires: it cancels and restarts
     assert panel.wait(5)
     assert fake.stopped == [True, False] and int(panel.result.steps_used[0]) == 3
@@ -223,14 +242,15 @@ def test_clicking_explain_while_running_restarts(panel_factory):
 def test_bad_settings_show_one_red_line(panel_factory):
     panel = panel_factory()
     assert panel.explain(method="pixel", lam=-1.0, steps=5) is None
-    assert red_line(panel) == "ValueError: lam must be a positive number, got -1.0"
-    assert panel.status.value == "failed" and not panel.explain_button.disabled and not panel.lam.disabled
+    assert red_line(panel) == "ValueError: lam must be a number > 0, got -1.0"
+    assert panel.status.value == "failed" and not panel.explain_button.disabled
+    assert not panel.option_controls.controls["lam"].disabled
     assert panel.explain(method="pgd", steps=5) is not None
     assert panel.error is None and panel.errors.layout.display == "none"
 
 
 def test_unknown_options_and_methods_are_reported(panel_factory):
-    panel = panel_factory(explain_options={"colour": "red"})
+    panel = panel_factory(options={"colour": "red"})
     panel.explain_button.click()
     assert panel.wait(10)
     assert red_line(panel).startswith("TypeError: method='pixel' has no option(s) ['colour']")
@@ -310,7 +330,7 @@ def faces():
 @pytest.fixture
 def attribute_panel(faces):
     classifier, editor, images = faces
-    panel = AttributePanel(classifier, editor, images)
+    panel = AttributePanel(classifier, images, editor=editor)
     yield panel
     panel.close()
 
@@ -351,7 +371,7 @@ def test_slider_updates_are_fast_and_coalesced(attribute_panel):
 
 def test_attribute_explain_with_the_real_engine(attribute_panel):
     panel = attribute_panel
-    panel.explain_options = {"steps": 5}
+    panel.options = {"steps": 5}
     result = panel.explain(target="Smiling")
     assert panel.error is None, panel.error
     assert result.method == "attribute" and result.class_names == ["not Smiling", "Smiling"]
@@ -363,7 +383,7 @@ def test_attribute_explain_with_the_real_engine(attribute_panel):
 def test_attribute_panel_cancel_and_errors(faces):
     classifier, editor, images = faces
     slow = FakeExplain(steps=2000, delay=0.005, attributes=FACE_ATTRIBUTES)
-    panel = AttributePanel(classifier, editor, images, explain_fn=slow)
+    panel = AttributePanel(classifier, images, editor=editor, explain_fn=slow)
     thread = panel.explain_async(index=1, target="Male")
     assert slow.started.wait(5)
     assert all(s.disabled for s in panel.sliders)
@@ -372,7 +392,7 @@ def test_attribute_panel_cancel_and_errors(faces):
     assert slow.stopped == [True] and not any(s.disabled for s in panel.sliders)
     assert slow.calls[0]["method"] == "attribute" and slow.calls[0]["options"]["editor"] is editor
     panel.close()
-    bare = AttributePanel(classifier, editor, images, explain_fn=FakeExplain(steps=1))
+    bare = AttributePanel(classifier, images, editor=editor, explain_fn=FakeExplain(steps=1))
     assert bare.explain() is None
     assert red_line(bare).startswith("ValueError: this result (method='attribute') has no attribute deltas")
     assert bare.explain(target="Bald") is None
@@ -384,7 +404,7 @@ def test_attribute_panel_with_a_multiclass_classifier(faces):
     _, editor, images = faces
     classifier = GAPClassifier(3, 3).eval()
     fake = FakeExplain(steps=1, attributes=FACE_ATTRIBUTES)
-    panel = AttributePanel(classifier, editor, images, class_names=["cat", "dog", "fox"], explain_fn=fake)
+    panel = AttributePanel(classifier, images, editor=editor, class_names=["cat", "dog", "fox"], explain_fn=fake)
     assert not panel.multilabel and panel.target.options == (("cat", 0), ("dog", 1), ("fox", 2))
     assert [s.value for s in panel.sliders] == [0.5] * len(FACE_ATTRIBUTES)  # nothing reads these images' attributes
     assert sum(b.value for b in panel.output_bars) == pytest.approx(1.0, abs=1e-5)
@@ -431,7 +451,7 @@ def test_warm_up_runs_one_cheap_search_and_never_breaks_the_panel(tiny_classifie
         calls.append(kwargs)
         return cfnb.explain(*args, **kwargs)
 
-    panel = ExplainerPanel(tiny_classifier, images, labels, frames=6, methods=["pixel"], explain_fn=recording)
+    panel = ExplainerPanel(tiny_classifier, images, labels=labels, frames=6, methods=["pixel"], explain_fn=recording)
     assert len(calls) == 1 and calls[0]["steps"] == 1 and calls[0]["method"] == "pixel"
     assert panel.result is None and panel.error is None
     assert not tiny_classifier.training
@@ -439,7 +459,7 @@ def test_warm_up_runs_one_cheap_search_and_never_breaks_the_panel(tiny_classifie
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    quiet = ExplainerPanel(tiny_classifier, images, labels, frames=6, methods=["pixel"], explain_fn=broken)
+    quiet = ExplainerPanel(tiny_classifier, images, labels=labels, frames=6, methods=["pixel"], explain_fn=broken)
     assert quiet.error is None  # the warm-up's failure is not shown; a real Explain shows it
     assert quiet.explain(index=0, target=1) is None and "boom" in quiet.error
     for made in (panel, quiet):

@@ -394,60 +394,12 @@ def render_faces(params: Mapping[str, torch.Tensor], size: int = 64) -> torch.Te
     Raises:
         ValueError: missing keys, wrong shapes, both hair colours set, or a bad size.
     """
-    return _render(params, size, _render_chunk)
+    return render_in_chunks(params, size, draw_faces)
 
 
-def compiled_face_renderer(log: Callable[[str], None] | None = print) -> "CompiledFaceRenderer":
-    """``render_faces`` with its drawing compiled by ``torch.compile``, for code that renders many batches.
-
-    Inductor fuses the drawing's few hundred elementwise passes over the pixel grid into a few loops: for 64 faces
-    at 64 px on this 2-core CPU, 14 ms instead of 51-69 ms, after about 35 s of compiling per batch shape (the
-    faces-editor recipe renders 2 x 64 faces for each of its thousands of steps). Compiling needs a C++ compiler.
-    The first call for each batch shape is checked against ``render_faces``; where compiling fails or the images
-    differ by more than 1e-4, the renderer says so through ``log`` and draws with ``render_faces`` from then on.
-    """
-    return CompiledFaceRenderer(log)
-
-
-class CompiledFaceRenderer:
-    """Callable as ``renderer(params, size=64)``, like ``render_faces``; see ``compiled_face_renderer``."""
-
-    def __init__(self, log: Callable[[str], None] | None = print):
-        self._compiled = torch.compile(_render_chunk, dynamic=False)
-        self._checked: set[tuple[int, int]] = set()
-        self._eager = False
-        self._log = log
-
-    def __call__(self, params: Mapping[str, torch.Tensor], size: int = 64) -> torch.Tensor:
-        return _render(params, size, self._draw)
-
-    def _draw(self, chunk: dict[str, torch.Tensor], size: int) -> torch.Tensor:
-        if self._eager:
-            return _render_chunk(chunk, size)
-        shape = (len(chunk["Male"]), size)
-        if shape in self._checked:
-            return self._compiled(chunk, size)
-        reference = _render_chunk(chunk, size)
-        try:
-            images = self._compiled(chunk, size)
-        except Exception as error:  # noqa: BLE001 - any compiler failure means: draw eagerly
-            self._fall_back(f"torch.compile could not build the face renderer ({type(error).__name__})")
-            return reference
-        difference = (images - reference).abs().max().item()
-        if difference > 1e-4:
-            self._fall_back(f"the compiled face renderer differs from render_faces by {difference:.2g}")
-            return reference
-        self._checked.add(shape)
-        return images
-
-    def _fall_back(self, reason: str) -> None:
-        self._eager = True
-        if self._log is not None:
-            self._log(f"[cfnb.data] {reason}; drawing with render_faces (4-5x slower)")
-
-
-def _render(params: Mapping[str, torch.Tensor], size: int,
-            draw: Callable[[dict[str, torch.Tensor], int], torch.Tensor]) -> torch.Tensor:
+def render_in_chunks(params: Mapping[str, torch.Tensor], size: int,
+                     draw: Callable[[dict[str, torch.Tensor], int], torch.Tensor]) -> torch.Tensor:
+    """``render_faces`` with its drawing function ``draw(chunk, size)`` (``draw_faces`` or a compiled copy of it)."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 16:
         raise ValueError(f"size must be an int >= 16 (pixels), got {size!r}")
     n = _check_params(params)
@@ -460,7 +412,8 @@ def _render(params: Mapping[str, torch.Tensor], size: int,
     return out.clamp_(0, 1)
 
 
-def _render_chunk(p: dict[str, torch.Tensor], size: int) -> torch.Tensor:
+def draw_faces(p: dict[str, torch.Tensor], size: int) -> torch.Tensor:
+    """Draw one chunk of faces from checked float32 CPU parameters (the work ``render_faces`` does per chunk)."""
     n = len(p["Male"])
     c = _colours(p)
     grid = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1

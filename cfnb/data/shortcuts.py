@@ -19,6 +19,7 @@ from typing import Sequence
 
 import torch
 
+from ..checks import check_images
 from .base import ImageDataset, announce, check_split
 from .mnist import MNIST_CLASSES, load_mnist
 
@@ -72,9 +73,7 @@ def _values(value: int | Sequence[int] | torch.Tensor, n: int, high: int, what: 
 
 
 def _check_images(images: torch.Tensor, channels: tuple[int, ...]) -> None:
-    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] not in channels:
-        shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
-        raise ValueError(f"images must be a (N, C, H, W) tensor with C in {channels}, got {shape}")
+    check_images(images, channels=channels, unit_range=False, finite=False)  # edited images may leave [0, 1]
     if images.shape[2] < PATCH_OFFSET + PATCH_SIZE or images.shape[3] < PATCH_OFFSET + PATCH_SIZE:
         raise ValueError(f"images of {images.shape[2]}x{images.shape[3]} are too small")
 

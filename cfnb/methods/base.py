@@ -1,19 +1,72 @@
-"""The batched optimisation loop shared by the optimising methods.
+"""What every method shares: the ``Problem`` it receives, the ``MethodOutput`` it returns, the batched optimisation
+loop and the loss terms.
 
-One loop over (N, ...) parameters with per-sample early stopping: a sample whose target wins by the margin is
+The loop works over (N, ...) parameters with per-sample early stopping: a sample whose target wins by the margin is
 frozen at that step (its value recorded), and from then on the objective is evaluated on the samples still
 searching only (``objective(params[rows], rows)``), so a batch costs what its unfinished samples cost, as a loop
 over single images would. The loop ends when all are done, when ``steps`` run out, or when ``should_stop()`` says so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import torch
+from torch import nn
 
 Progress = Callable[[int, int], None]
 StopFlag = Callable[[], bool]
+
+
+@dataclass
+class Problem:
+    """A batch to explain, already validated and on the right device.
+
+    Attributes:
+        classifier: frozen, in eval mode.
+        images: (n, C, H, W) in [0, 1].
+        source: (n,) current predictions.
+        target: (n,) classes asked for (never equal to ``source``).
+        frames: number of trajectory frames to return.
+        progress / should_stop: the caller's callbacks (may be None).
+        models: the helper models the call was given (``generator``, ``decoder``, ``editor``...).
+    """
+
+    classifier: nn.Module
+    images: torch.Tensor
+    source: torch.Tensor
+    target: torch.Tensor
+    frames: int
+    progress: Progress | None = None
+    should_stop: StopFlag | None = None
+    models: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MethodOutput:
+    """What a method returns: the counterfactuals, the path to them, steps used and per-method extras."""
+
+    counterfactual: torch.Tensor
+    trajectory: torch.Tensor
+    steps_used: torch.Tensor
+    extras: dict[str, Any] = field(default_factory=dict)
+    cancelled: bool = False
+
+
+def interpolate(start: torch.Tensor, end: torch.Tensor, frames: int) -> torch.Tensor:
+    """(frames, N, ...) straight-line path from ``start`` (t=0) to ``end`` (t=frames-1)."""
+    weights = torch.linspace(0, 1, frames, device=start.device, dtype=start.dtype)
+    weights = weights.view(frames, *([1] * start.ndim))
+    return start.unsqueeze(0) + weights * (end - start).unsqueeze(0)
+
+
+def decode_path(render: Callable[[torch.Tensor], torch.Tensor], path: torch.Tensor) -> torch.Tensor:
+    """Render a (T, N, ...) path frame by frame into (T, N, C, H, W) images, without gradients.
+
+    Frame by frame, because ``render`` may carry per-image state (a residual, an editor's content) for the N images.
+    """
+    with torch.no_grad():
+        return torch.stack([render(frame) for frame in path])
 
 
 @dataclass
@@ -161,3 +214,8 @@ def run_batched(
     if progress is not None:
         progress(steps, steps)
     return OptimisationResult(final, steps_used.cpu(), frozen.cpu(), cancelled, snapshots)
+
+
+def proximity_term(original: torch.Tensor, candidate: torch.Tensor, p: float) -> torch.Tensor:
+    """Per-sample mean over pixels of |x - x'|^p (the ``‖x − x'‖_p`` term of every method, averaged per pixel)."""
+    return (original - candidate).abs().pow(p).flatten(1).mean(1)

@@ -8,21 +8,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .optimise import StepOutcome, margin, pick, run_batched
-from .problem import MethodOutput, Problem, interpolate
+from . import common_options as common
+from .base import MethodOutput, Problem, StepOutcome, interpolate, margin, pick, proximity_term, run_batched
+from .registry import Option, register
 
 
-def proximity_term(original: torch.Tensor, candidate: torch.Tensor, p: float) -> torch.Tensor:
-    """Per-sample mean over pixels of |x - x'|^p (the ``‖x − x'‖_p`` term of every method, averaged per pixel)."""
-    return (original - candidate).abs().pow(p).flatten(1).mean(1)
-
-
-def pixel(problem: Problem, *, steps: int = 300, lr: float = 0.01, lam: float = 0.1, p: float = 1.0,
-          kappa: float = 0.0) -> MethodOutput:
+@register("pixel", summary="Wachter-style optimisation of the pixels (baseline)",
+          reference="Wachter, Mittelstadt, Russell 2017",
+          options=[common.steps(300), common.learning_rate(0.01), common.lam(0.1), common.norm(1.0),
+                   common.kappa(0.0)])
+def pixel(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kappa: float) -> MethodOutput:
     """Wachter et al.: ``min_x' λ·CE(C(x'), t) + mean|x − x'|^p`` over the pixels, x' kept in [0, 1].
 
-    Defaults (ours, by measurement on mnist-classifier): 300 Adam steps at lr 0.01, λ = 0.1, stop once the target's
-    logit leads by ``kappa``.
+    Stops per sample once the target's logit leads by ``kappa``. Defaults (by measurement on mnist-classifier):
+    300 Adam steps at lr 0.01, λ = 0.1.
     """
     x, classifier, target = problem.images, problem.classifier, problem.target
 
@@ -36,7 +35,14 @@ def pixel(problem: Problem, *, steps: int = 300, lr: float = 0.01, lam: float = 
     return MethodOutput(run.params, interpolate(x, run.params, problem.frames), run.steps_used, cancelled=run.cancelled)
 
 
-def pgd(problem: Problem, *, steps: int = 100, eps: float = 0.3, alpha: float = 0.01, kappa: float = 0.0) -> MethodOutput:
+@register("pgd", summary="targeted PGD attack in an L-infinity ball (baseline)", reference="Madry et al. 2018",
+          options=[common.steps(100),
+                   Option("eps", "float", 0.3, "radius of the L-infinity ball around the image", low=0, high=1,
+                          low_open=True, main=True),
+                   Option("alpha", "float", 0.01, "size of each signed step", low=0, low_open=True, span=(1e-4, 0.1),
+                          log=True),
+                   common.kappa(0.0)])
+def pgd(problem: Problem, *, steps: int, eps: float, alpha: float, kappa: float) -> MethodOutput:
     """Targeted PGD (Madry et al.) in an L∞ ball of radius ``eps``: signed steps of ``alpha`` down CE(C(x'), t).
 
     Stops per sample once the target's logit leads by ``kappa``.

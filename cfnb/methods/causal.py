@@ -12,9 +12,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .baselines import proximity_term
-from .optimise import StepOutcome, margin, pick, run_batched
-from .problem import MethodOutput, Problem, interpolate
+from . import common_options as common
+from .base import MethodOutput, Problem, StepOutcome, interpolate, margin, pick, proximity_term, run_batched
+from .registry import Helper, Option, register
 
 
 def spurious_dims(generator: object, spurious: Sequence[int] | Sequence[str] | None) -> list[int]:
@@ -43,9 +43,23 @@ def change_mask(change: torch.Tensor, threshold: float, grow: int) -> torch.Tens
     return F.max_pool2d(mask, 2 * grow + 1, 1, grow) if grow > 0 else mask
 
 
-def causal(problem: Problem, *, steps: int = 150, lr: float = 0.1, lam: float = 0.05, p: float = 1.0, kappa: float = 4.0,
-           spurious: Sequence[int] | Sequence[str] | None = None, move: str = "causal", prior: float = 0.01,
-           mask_threshold: float = 0.2, grow: int = 1) -> MethodOutput:
+@register("causal", summary="adversarial steering restricted to causal latent factors, masked and inpainted",
+          reference="after CECAS (Qiao et al.), causally-guided adversarial steering",
+          helpers=[Helper("generator", ("encode", "decode"),
+                          "a generator with encode() and decode(); factor_dims names its latent factors")],
+          options=[common.steps(150), common.learning_rate(0.1), common.lam(0.05), common.norm(1.0),
+                   common.kappa(4.0),
+                   Option("spurious", "any", None, "the spurious factors: latent dims, or names of factor_dims"),
+                   Option("move", "choice", "causal", "'causal': spurious factors held fixed; 'spurious': only they "
+                          "move (the audit's probe)", choices=("causal", "spurious")),
+                   Option("prior", "float", 0.01, "weight of mean(z'^2), the VAE's standard-normal prior", low=0,
+                          span=(0.0, 1.0)),
+                   Option("mask_threshold", "float", 0.2, "share of the largest change that counts fully in the mask",
+                          low=0, high=1, low_open=True),
+                   Option("grow", "int", 1, "pixels the mask is grown by", low=0, span=(0, 4))])
+def causal(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kappa: float,
+           spurious: Sequence[int] | Sequence[str] | None, move: str, prior: float, mask_threshold: float,
+           grow: int) -> MethodOutput:
     """Causal steering in a generator's latent space, masked and inpainted.
 
     Args:

@@ -12,20 +12,44 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .baselines import proximity_term
-from .optimise import StepOutcome, jitter, margin, pick, run_batched
-from .problem import MethodOutput, Problem, decode_path, interpolate
+from . import common_options as common
+from .base import (
+    MethodOutput,
+    Problem,
+    StepOutcome,
+    decode_path,
+    interpolate,
+    jitter,
+    margin,
+    pick,
+    proximity_term,
+    run_batched,
+)
+from .registry import Helper, Option, register
+
+GCI = "Liu, Kailkhura, Loveland, Han: Generative Counterfactual Introspection, GlobalSIP 2019"
 
 
-def latent(problem: Problem, *, steps: int = 100, lr: float = 0.4, lam: float = 10.0, p: float = 1.0,
-           kappa: float = 8.0, prior: float = 0.01, cycle: float = 10.0, noise: float = 0.0, shift: int = 0,
-           residual: bool = False) -> MethodOutput:
+@register("latent", summary="GCI over a generator's latent code", reference=GCI,
+          helpers=[Helper("generator", ("encode", "decode"), "a generator with encode() and decode(), e.g. a VAE")],
+          options=[common.steps(100), common.learning_rate(0.4), common.lam(10.0), common.norm(1.0),
+                   common.kappa(8.0),
+                   Option("prior", "float", 0.01, "weight of mean(z'^2), the VAE's standard-normal prior", low=0,
+                          span=(0.0, 1.0)),
+                   Option("cycle", "float", 10.0, "weight of mean((E(G(z')) − z')^2): stay where the encoder agrees",
+                          low=0, span=(0.0, 50.0)),
+                   Option("noise", "float", 0.0, "std of Gaussian noise the edit must survive during the search",
+                          low=0, span=(0.0, 0.5)),
+                   Option("shift", "int", 0, "random shifts (pixels) the edit must survive during the search", low=0,
+                          span=(0, 4)),
+                   common.residual("G(E(x))")])
+def latent(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kappa: float, prior: float,
+           cycle: float, noise: float, shift: int, residual: bool) -> MethodOutput:
     """GCI over a generator's latent code, starting from the encoder's ``z = E(x)``.
 
-    Defaults are ours, by measurement on mnist-classifier + mnist-vae (docs/benchmarks.md): a large margin and the
-    cycle term raised the oracle's agreement on (label+1)%10 targets from 0.36 (lam 0.05, kappa 4, no cycle) to
-    0.68, and larger steps (lr 0.4, 100 steps instead of 0.1 and 200) to 0.76 (0.90 on the pairs 3↔8, 4↔9, 5↔6)
-    in half the time; a bare flip (kappa 0) fools only the classifier.
+    Defaults are chosen by measurement on mnist-classifier + mnist-vae (docs/benchmarks.md): a large margin and the
+    cycle term make the edit convincing to an independent classifier; a bare flip (kappa 0) fools only the
+    classifier.
 
     Args:
         steps, lr: Adam steps and step size on z'.
@@ -65,7 +89,8 @@ def latent(problem: Problem, *, steps: int = 100, lr: float = 0.4, lam: float = 
                         cancelled=run.cancelled)
 
 
-def _attribute_mask(names: Sequence[str], editable: Sequence[str] | None, device: torch.device) -> torch.Tensor:
+def editable_mask(names: Sequence[str], editable: Sequence[str] | None, device: torch.device) -> torch.Tensor:
+    """(K,) 1 for the attributes allowed to move, 0 for the others (all move when ``editable`` is None)."""
     if editable is None:
         return torch.ones(len(names), device=device)
     unknown = [a for a in editable if a not in names]
@@ -103,9 +128,20 @@ def starting_attributes(problem: Problem, attributes: torch.Tensor | None, names
     return probs[:, [reader_names.index(n) for n in names]].round()
 
 
-def attribute(problem: Problem, *, steps: int = 100, lr: float = 0.2, lam: float = 1.0, p: float = 1.0,
-              kappa: float = 2.0, sparsity: float = 0.02, editable: Sequence[str] | None = None,
-              attributes: torch.Tensor | None = None, residual: bool = False) -> MethodOutput:
+@register("attribute", summary="GCI over an editor's attribute vector", reference=GCI,
+          helpers=[Helper("editor", ("encode", "decode"),
+                          "an attribute editor with encode(), decode(content, attributes) and attribute_names"),
+                   Helper("attribute_classifier", (), "a multi-label model that reads the images' attributes",
+                          required=False)],
+          options=[common.steps(100), common.learning_rate(0.2), common.lam(1.0), common.norm(1.0),
+                   common.kappa(2.0),
+                   Option("sparsity", "float", 0.02, "L1 weight on the attribute change: few attributes move", low=0,
+                          span=(0.0, 1.0)),
+                   Option("editable", "any", None, "attribute names allowed to move (default: all)"),
+                   Option("attributes", "any", None, "(N, K) the images' attributes (default: read by a classifier)"),
+                   common.residual("the editor's redraw")])
+def attribute(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kappa: float, sparsity: float,
+              editable: Sequence[str] | None, attributes: torch.Tensor | None, residual: bool) -> MethodOutput:
     """GCI over an attribute vector: ``min_a' λ·CE(C(G(x; a')), t) + ‖x − G(x; a')‖_p + sparsity·‖a' − a‖_1``.
 
     a' is kept in [0, 1] through a sigmoid and starts from the image's attributes ``a``. The extras
@@ -123,7 +159,7 @@ def attribute(problem: Problem, *, steps: int = 100, lr: float = 0.2, lam: float
     if not names:
         raise TypeError("method='attribute' needs an editor with an `attribute_names` list")
     a0 = starting_attributes(problem, attributes, names)
-    mask = _attribute_mask(names, editable, x.device)
+    mask = editable_mask(names, editable, x.device)
     with torch.no_grad():
         content = editor.encode(x)
         rest = (x - editor.decode(content, a0)) if residual else torch.zeros_like(x)
@@ -153,11 +189,3 @@ def attribute(problem: Problem, *, steps: int = 100, lr: float = 0.2, lam: float
         "attribute_names": names, "attribute_start": a0, "attribute_end": a_end, "attribute_delta": a_end - a0,
     })
 
-
-def describe_attribute_change(names: Sequence[str], delta: torch.Tensor, target_name: str, top: int = 3,
-                              threshold: float = 0.1) -> str:
-    """Plain words for one sample's attribute change, e.g. "to become not Smiling: lower Mouth_Slightly_Open by 0.80"."""
-    order = delta.abs().argsort(descending=True)[:top]
-    parts = [f"{'raise' if delta[i] > 0 else 'lower'} {names[i]} by {abs(delta[i].item()):.2f}"
-             for i in order if abs(delta[i].item()) >= threshold]
-    return f"to become {target_name}: " + (", ".join(parts) if parts else "no attribute moved by more than %.2f" % threshold)

@@ -6,27 +6,20 @@ source ``s`` and target ``t`` (``w = W_t − W_s``, ``b = b_t − b_s``, ``m(p) 
     p(k) = p − 2k · m(p) · w / ‖w‖²        (k = 0.5 on the boundary, k = 1 the full reflection)
 
 The pooled change is spread over the spatial feature map with the class activation map as the spatial prior, and a
-decoder trained for that classifier (``train_decoder``) turns feature maps back into images. Sweeping k gives the
+decoder trained for that classifier (``cfnb.training.train_decoder``) turns feature maps back into images. Sweeping k gives the
 step-wise transition; only the decoder is ever trained.
 """
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .models.architectures import FeatureDecoder
-from .optimise import StepOutcome, margin, pick, run_batched
-from .problem import MethodOutput, Problem
+from .base import MethodOutput, Problem, StepOutcome, margin, pick, run_batched
+from .registry import Helper, Option, register
 
 PATH_CHUNK = 512  # feature maps decoded per decoder call along a mirror path
-
-DECODERS = {"mnist-classifier": "mnist-classifier-mirror-decoder", "faces-classifier": "faces-classifier-mirror-decoder"}
 
 
 def gap_parts(classifier: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Linear]:
@@ -74,18 +67,31 @@ def edit_feature_map(feature_map: torch.Tensor, pooled_change: torch.Tensor, pri
     return feature_map + pooled_change[:, :, None, None] * prior
 
 
-def find_decoder(classifier: nn.Module) -> nn.Module:
-    """The shipped decoder of a shipped classifier (also behind an ``AttributeClassifier`` view)."""
-    from . import models
+class ShippedDecoder:
+    """Finds the shipped Mirror-CFE decoder of a shipped classifier (also behind an ``AttributeClassifier`` view),
+    from the model registry's cards; ``available`` says whether there is one without loading it."""
 
-    name = getattr(classifier, "cfnb_name", None) or getattr(getattr(classifier, "multilabel", None), "cfnb_name", None)
-    if name not in DECODERS:
-        raise TypeError(
-            "method='mirror' needs a decoder trained for this classifier: train one with "
-            "cfnb.mirror.train_decoder(classifier, images) and pass decoder=... (shipped decoders exist for "
-            f"{', '.join(DECODERS)})"
-        )
-    return models.load(DECODERS[name])
+    @staticmethod
+    def _card(classifier: nn.Module) -> str | None:
+        from ..models import companion
+
+        name = getattr(classifier, "cfnb_name", None) or getattr(getattr(classifier, "multilabel", None),
+                                                                 "cfnb_name", None)
+        return companion(name, "FeatureDecoder") if name else None
+
+    def available(self, classifier: nn.Module) -> bool:
+        return self._card(classifier) is not None
+
+    def __call__(self, classifier: nn.Module) -> nn.Module | None:
+        from ..models import load
+
+        name = self._card(classifier)
+        return load(name) if name is not None else None
+
+
+DECODER = Helper("decoder", (), "a Mirror-CFE decoder trained for this classifier with "
+                 "cfnb.training.train_decoder(classifier, images); shipped classifiers come with one",
+                 find=ShippedDecoder())
 
 
 def _path_points(problem: Problem, decoder: nn.Module, feature_map: torch.Tensor, change: torch.Tensor,
@@ -105,9 +111,24 @@ def _path_points(problem: Problem, decoder: nn.Module, feature_map: torch.Tensor
     return torch.cat(chunks)
 
 
+@register("mirror", summary="Mirror-CFE: reflect GAP features across the decision boundary, decode",
+          reference="Chowdhury, Phan, Liao et al.: Mirror-CFE, ICCV 2025", helpers=[DECODER],
+          check_classifier=gap_parts,
+          options=[Option("reach", "float", 1.0, "end of the path in units of k (1 = full reflection, 0.5 = the "
+                          "boundary)", low=0, low_open=True, span=(0.5, 3.0), main=True),
+                   Option("kappa", "float", 1.0, "logit margin the target must lead by in the reflected features",
+                          low=0, span=(0.0, 10.0), main=True),
+                   Option("extend", "any", (1.25, 1.5, 2.0, 3.0), "path ends tried in turn where the decoded image "
+                          "is not yet the target"),
+                   Option("refine_steps", "int", 30, "Adam steps with the decoder in the loop for samples no path "
+                          "end turns (0: none)", low=0, span=(0, 100)),
+                   Option("spatial_prior", "choice", "cam", "how the pooled change is spread over the feature map",
+                          choices=("cam", "uniform")),
+                   Option("residual", "bool", False, "add back x − D(F(x)), keeping details the decoder cannot "
+                          "draw")])
 @torch.no_grad()
-def mirror(problem: Problem, *, reach: float = 1.0, kappa: float = 1.0, extend: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0),
-           refine_steps: int = 30, spatial_prior: str = "cam", residual: bool = False) -> MethodOutput:
+def mirror(problem: Problem, *, reach: float, kappa: float, extend: tuple[float, ...], refine_steps: int,
+           spatial_prior: str, residual: bool) -> MethodOutput:
     """Mirror-CFE counterfactuals with a trajectory along the mirror path.
 
     Args:
@@ -125,7 +146,9 @@ def mirror(problem: Problem, *, reach: float = 1.0, kappa: float = 1.0, extend: 
     """
     classifier, x, source, target = problem.classifier, problem.images, problem.source, problem.target
     features, head = gap_parts(classifier)
-    decoder = problem.models.get("decoder") or find_decoder(classifier).to(x.device).eval()
+    decoder = problem.models.get("decoder")
+    if decoder is None:
+        raise TypeError(f"method='mirror' needs decoder=...: {DECODER.help}")
     if spatial_prior not in ("cam", "uniform"):
         raise ValueError(f"spatial_prior must be 'cam' or 'uniform', got {spatial_prior!r}")
     feature_map = features(x)
@@ -239,135 +262,3 @@ def adjust_end_point(head: nn.Linear, pooled: torch.Tensor, end: torch.Tensor, t
     adjusted = end.clone()
     adjusted[intruded] = q.detach()
     return adjusted
-
-
-@dataclass(frozen=True)
-class DecoderLossWeights:
-    """Weights of the decoder's losses (Mirror-CFE's, minus the adversarial one; see ``train_decoder``)."""
-
-    image: float = 10.0
-    feature: float = 1.0
-    edit_feature: float = 0.1
-    classification: float = 0.05
-    triangulation: float = 0.1
-
-
-def _triangulation(images: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-    """Keep image-distance ratios equal to feature-distance ratios: pairwise distances, each set scaled to mean 1."""
-    image_d = torch.cdist(images.flatten(1), images.flatten(1))
-    feature_d = torch.cdist(pooled, pooled)
-    off = ~torch.eye(len(images), dtype=torch.bool, device=images.device)
-    image_d, feature_d = image_d[off], feature_d[off]
-    return (image_d / image_d.mean().clamp_min(1e-8) - feature_d / feature_d.mean().clamp_min(1e-8)).abs().mean()
-
-
-def _training_boundary(head: nn.Linear, pooled: torch.Tensor, generator: torch.Generator,
-                       multilabel: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """A random mirror boundary per sample: towards a random other class, or (multi-label) across one random
-    attribute's boundary; also the attribute index (None for classes)."""
-    n, classes = len(pooled), head.out_features
-    if not multilabel:
-        source = head(pooled).argmax(1)
-        target = (source + torch.randint(1, classes, (n,), generator=generator)) % classes
-        return (*boundary(head, source, target), None)
-    attribute = torch.randint(0, classes, (n,), generator=generator)
-    present = head(pooled).gather(1, attribute[:, None]).squeeze(1) > 0
-    sign = 1.0 - 2.0 * present.to(pooled.dtype)  # present: move towards "absent" (w = -w_k), else towards present
-    bias = head.bias[attribute] if head.bias is not None else torch.zeros(n, device=pooled.device)
-    return head.weight[attribute] * sign[:, None], bias * sign, attribute
-
-
-def _class_loss(logits: torch.Tensor, edited_logits: torch.Tensor, attribute: torch.Tensor | None) -> torch.Tensor:
-    """The decoded edit must be classified as its features are: CE to their class, or BCE on the moved attribute."""
-    if attribute is None:
-        return F.cross_entropy(logits, edited_logits.argmax(1))
-    pick = attribute[:, None]
-    return F.binary_cross_entropy_with_logits(logits.gather(1, pick).squeeze(1),
-                                              (edited_logits.gather(1, pick).squeeze(1) > 0).to(logits.dtype))
-
-
-def train_decoder(
-    classifier: nn.Module,
-    images: torch.Tensor,
-    *,
-    epochs: int = 20,
-    batch_size: int = 128,
-    lr: float = 2e-3,
-    width: int = 64,
-    weights: DecoderLossWeights = DecoderLossWeights(),
-    max_reach: float = 1.5,
-    warmup: float = 0.3,
-    multilabel: bool = False,
-    seed: int = 0,
-    log: Callable[[str], None] | None = print,
-) -> FeatureDecoder:
-    """Train a Mirror-CFE decoder for a frozen GAP classifier (minutes on a CPU for MNIST).
-
-    Each batch decodes the real feature maps (image reconstruction) and feature maps moved along random mirror
-    paths towards random targets, with k ~ U(0, ``max_reach``). Losses: image L1 reconstruction; feature
-    reconstruction (the classifier's pooled features of the decoded image match the features it was decoded from);
-    classification (the decoded edit is classified as its features are); triangulation (pairwise image distances
-    proportional to pairwise feature distances). For the first ``warmup`` share of the epochs only the image loss
-    counts (the other losses' gradients through the classifier overwhelm it while decodes are still grey blobs),
-    then the others ramp in linearly over the next ``warmup`` share. The paper's adversarial loss is left out: it needs a discriminator
-    and many more steps than a CPU budget allows; the feature and classification losses keep decodes on the
-    classifier's side of the manifold.
-
-    ``multilabel=True`` is for a head of K independent attribute logits (e.g. ``faces-classifier``): each path flips
-    one random attribute, across the boundary of its ``AttributeClassifier`` view (w = ±w_k, b = ±b_k), and the
-    classification loss is that attribute's BCE.
-    """
-    features, head = gap_parts(classifier)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    classifier.eval()
-    classifier.requires_grad_(False)
-    with torch.no_grad():
-        probe = features(images[:2])
-    upsamplings = int(round(math.log2(images.shape[-1] / probe.shape[-1])))
-    decoder = FeatureDecoder(probe.shape[1], images.shape[1], upsamplings, width)
-    optimiser = torch.optim.Adam(decoder.parameters(), lr=lr)
-    total_steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=0.1)
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        decoder.train()
-        sums = torch.zeros(5)
-        order = torch.randperm(len(images), generator=generator)
-        for begin in range(0, len(images), batch_size):
-            x = images[order[begin:begin + batch_size]]
-            with torch.no_grad():
-                fmap = features(x)
-                pooled = fmap.mean((2, 3))
-                w, b, attribute = _training_boundary(head, pooled, generator, multilabel)
-                k = torch.rand(len(x), generator=generator) * max_reach
-                change = (reflection(pooled, w, b) - pooled) * k[:, None]
-                edited_map = edit_feature_map(fmap, change, cam_prior(fmap, w))
-                edited_pooled = pooled + change
-                edited_logits = head(edited_pooled)
-            decoded = decoder(torch.cat([fmap, edited_map]))
-            recon, edit = decoded[: len(x)], decoded[len(x):]
-            re_pooled = features(decoded).mean((2, 3))
-            scale = pooled.pow(2).mean().clamp_min(1e-8)
-            losses = torch.stack([
-                F.binary_cross_entropy(recon, x),
-                F.mse_loss(re_pooled[: len(x)], pooled) / scale,
-                F.mse_loss(re_pooled[len(x):], edited_pooled) / scale,
-                _class_loss(head(re_pooled[len(x):]), edited_logits, attribute),
-                _triangulation(decoded, torch.cat([pooled, edited_pooled])),
-            ])
-            progress_share = (epoch + begin / len(images)) / epochs
-            ramp = min(1.0, max(0.0, (progress_share - warmup) / max(warmup, 1e-8)))
-            weight = torch.tensor([weights.image, weights.feature * ramp, weights.edit_feature * ramp,
-                                   weights.classification * ramp, weights.triangulation * ramp])
-            loss = (losses * weight).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            sums += losses.detach() * len(x)
-        if log is not None:
-            parts = ", ".join(f"{n} {v:.4f}" for n, v in zip(("image", "feature", "edit-feature", "class", "tri"), sums / len(images)))
-            log(f"  epoch {epoch + 1:3d}/{epochs}  {parts}  ({time.perf_counter() - start:.0f}s)")
-    decoder.eval()
-    return decoder

@@ -1,39 +1,20 @@
-"""Metrics for counterfactual explanations: pure functions over batched tensors, and ``evaluate`` for a result.
+"""Core metrics: validity, proximity, sparsity, oracle validity and MNAC; pure functions over batched tensors.
 
-Every function validates its input once, runs models in eval mode under ``torch.no_grad()`` (chunked to bound
-memory), works on CPU or CUDA tensors and returns per-sample tensors on the input's device (or a float for rates).
-Metrics: validity, proximity (L1/L2), sparsity, oracle validity, COUT (Khorram & Li, CVPR 2022), MNAC, IM1/IM2
-(Van Looveren & Klaise, 2021), FID over a named domain network (``metrics_fid``) and LPIPS (``metrics_lpips``).
+Every function validates its input once (``cfnb.checks``), runs models in eval mode under ``torch.no_grad()``
+(chunked to bound memory, ``cfnb.forward``), works on CPU or CUDA tensors and returns per-sample tensors on the
+input's device (or a float for rates). Functions that run a model take it first, then ``original`` and
+``counterfactual``.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
-from torch import nn
 
-from .metrics_fid import FIDResult, domain_features, fid, frechet_distance
-from .metrics_inputs import (
-    apply_in_batches,
-    as_labels,
-    check_images,
-    check_logits,
-    check_model,
-    check_number,
-    check_pair,
-    check_positive_int,
-)
-from .metrics_lpips import LPIPSUnavailable, lpips_distance
-from .results import Counterfactuals
-
-__all__ = [
-    "validity", "proximity", "sparsity", "oracle_agrees", "oracle_validity", "cout", "mnac", "im1", "im2",
-    "frechet_distance", "fid", "FIDResult", "domain_features", "lpips_distance", "LPIPSUnavailable", "evaluate",
-]
-
-Autoencoder = Callable[[torch.Tensor], torch.Tensor]
-
+from ..checks import as_labels, check_images, check_logits, check_model, check_number, check_pair
+from ..forward import forward_in_batches
+from ..results import Counterfactuals
 
 # --- validity ------------------------------------------------------------------------------------------------------
 def validity(result_or_predictions: Counterfactuals | torch.Tensor, target: int | torch.Tensor | None = None) -> float:
@@ -131,11 +112,11 @@ def sparsity(original: torch.Tensor, counterfactual: torch.Tensor, threshold: fl
 
 
 # --- classifiers' judgements ---------------------------------------------------------------------------------------
-def _logits(
+def classifier_logits(
     name: str, model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int
 ) -> torch.Tensor:
     """The model's (N, K) logits on ``images``, checked."""
-    return check_logits(name, apply_in_batches(model, images, batch_size), images.shape[0])
+    return check_logits(name, forward_in_batches(model, images, batch_size), images.shape[0])
 
 
 def oracle_agrees(
@@ -159,8 +140,8 @@ def oracle_agrees(
         TypeError / ValueError: bad images, labels or oracle output.
     """
     check_model("oracle", oracle)
-    check_images("counterfactual", counterfactual)
-    logits = _logits("oracle", oracle, counterfactual, batch_size)
+    check_images(counterfactual, "counterfactual", unit_range=False)
+    logits = classifier_logits("oracle", oracle, counterfactual, batch_size)
     target = as_labels("target", target, counterfactual.shape[0], logits.device, logits.shape[1])
     return logits.argmax(dim=1) == target
 
@@ -173,88 +154,6 @@ def oracle_validity(
 ) -> float:
     """Share of counterfactuals the oracle classifies as the target (see ``oracle_agrees``), a float in [0, 1]."""
     return oracle_agrees(oracle, counterfactual, target, batch_size).float().mean().item()
-
-
-def _insertion_ranks(original: torch.Tensor, counterfactual: torch.Tensor) -> torch.Tensor:
-    """(N, H*W) rank of each pixel by |x' - x| summed over channels, largest first (ties in raster order)."""
-    change = (counterfactual - original).abs().sum(dim=1).flatten(1)
-    order = torch.argsort(change, dim=1, descending=True, stable=True)
-    positions = torch.arange(order.shape[1], device=order.device).expand_as(order)
-    return torch.empty_like(order).scatter_(1, order, positions)
-
-
-def _insertion_curves(
-    classifier: Callable[[torch.Tensor], torch.Tensor],
-    original: torch.Tensor,
-    counterfactual: torch.Tensor,
-    classes: torch.Tensor,
-    steps: int,
-    batch_size: int,
-) -> torch.Tensor:
-    """(steps + 1, N, 2) probabilities of ``classes[:, 0]`` and ``classes[:, 1]`` along the pixel insertion.
-
-    Frame k of sample n is ``original[n]`` with its ``floor(k * H*W / steps)`` most changed pixels taken from
-    ``counterfactual[n]``; frames are built chunk by chunk, so at most ``batch_size`` images exist at once.
-    """
-    n, _, height, width = original.shape
-    ranks = _insertion_ranks(original, counterfactual)
-    counts = torch.arange(steps + 1, device=original.device) * (height * width) // steps
-    curves = torch.empty((steps + 1) * n, 2, dtype=original.dtype, device=original.device)
-    for flat in torch.arange((steps + 1) * n, device=original.device).split(batch_size):
-        frame, sample = flat // n, flat % n
-        inserted = (ranks[sample] < counts[frame, None]).view(-1, 1, height, width)
-        frames = torch.where(inserted, counterfactual[sample], original[sample])
-        logits = _logits("classifier", classifier, frames, batch_size)
-        if int(classes.max()) >= logits.shape[1]:
-            raise ValueError(f"source/target labels must be below the classifier's {logits.shape[1]} classes")
-        curves[flat] = logits.softmax(dim=1).gather(1, classes[sample]).to(curves.dtype)
-    return curves.view(steps + 1, n, 2)
-
-
-def cout(
-    classifier: Callable[[torch.Tensor], torch.Tensor],
-    original: torch.Tensor,
-    counterfactual: torch.Tensor,
-    source: int | torch.Tensor,
-    target: int | torch.Tensor,
-    steps: int = 50,
-    batch_size: int = 256,
-) -> torch.Tensor:
-    """COUT (counterfactual transition, Khorram & Li 2022): how fast inserting the changed pixels moves the class.
-
-    Pixels are ranked by |x' - x| summed over channels; frame k (k = 0..steps) is x with its top
-    ``floor(k * H*W / steps)`` pixels taken from x' (frame 0 is x, frame ``steps`` is x'). COUT is the area under
-    p(target) minus the area under p(source) along the frames (trapezoid rule on [0, 1]), so it lies in [-1, 1];
-    higher is better. Note that a counterfactual equal to the original scores ``p_target(x) - p_source(x)``
-    (constant curves), which is about -1 for a confidently classified x, not 0.
-
-    Args:
-        classifier: images (B, C, H, W) -> logits (B, K); probabilities are its softmax.
-        original: (N, C, H, W) images.
-        counterfactual: (N, C, H, W) counterfactuals.
-        source: (N,) source labels (the prediction on ``original``) or one int.
-        target: (N,) target labels or one int.
-        steps: number of insertion steps (50 in the reference definition).
-        batch_size: frames per forward pass; bounds memory (all N * (steps + 1) frames are evaluated in chunks).
-
-    Returns:
-        (N,) COUT scores in [-1, 1].
-
-    Raises:
-        TypeError / ValueError: bad images, labels, steps, or classifier output.
-    """
-    check_model("classifier", classifier)
-    check_pair(original, counterfactual)
-    check_positive_int("steps", steps)
-    check_positive_int("batch_size", batch_size)
-    n = original.shape[0]
-    classes = torch.stack([
-        as_labels("source", source, n, original.device), as_labels("target", target, n, original.device),
-    ], dim=1)
-    with torch.no_grad():
-        curves = _insertion_curves(classifier, original, counterfactual, classes, steps, batch_size)
-        areas = torch.trapezoid(curves, dx=1.0 / steps, dim=0)
-    return areas[:, 1] - areas[:, 0]
 
 
 def mnac(
@@ -286,13 +185,13 @@ def mnac(
     threshold = check_number("threshold", threshold, 0.0, 1.0, include_low=False)
     if threshold == 1.0:
         raise ValueError("threshold must be below 1")
-    before = _logits("attribute_classifier", attribute_classifier, original, batch_size).sigmoid() > threshold
-    after = _logits("attribute_classifier", attribute_classifier, counterfactual, batch_size).sigmoid() > threshold
-    counted = _attribute_mask(before.shape[1], exclude, before.device)
+    before = classifier_logits("attribute_classifier", attribute_classifier, original, batch_size).sigmoid() > threshold
+    after = classifier_logits("attribute_classifier", attribute_classifier, counterfactual, batch_size).sigmoid() > threshold
+    counted = counted_attributes(before.shape[1], exclude, before.device)
     return (before != after)[:, counted].sum(dim=1)
 
 
-def _attribute_mask(num_attributes: int, exclude: int | Sequence[int] | None, device: torch.device) -> torch.Tensor:
+def counted_attributes(num_attributes: int, exclude: int | Sequence[int] | None, device: torch.device) -> torch.Tensor:
     """(A,) bool mask of the attributes counted: all but ``exclude``."""
     counted = torch.ones(num_attributes, dtype=torch.bool, device=device)
     if exclude is None:
@@ -305,216 +204,3 @@ def _attribute_mask(num_attributes: int, exclude: int | Sequence[int] | None, de
             raise ValueError(f"exclude index {index} is outside [0, {num_attributes - 1}]")
         counted[index] = False
     return counted
-
-
-# --- interpretability (Van Looveren & Klaise) ------------------------------------------------------------------------
-def _reconstruct(name: str, autoencoder: Autoencoder, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    check_model(name, autoencoder)
-    reconstruction = apply_in_batches(autoencoder, images, batch_size)
-    if reconstruction.shape != images.shape:
-        raise ValueError(f"{name} must return images of shape {tuple(images.shape)}, got {tuple(reconstruction.shape)}")
-    return reconstruction.to(images.dtype)
-
-
-def _reconstruct_by_class(
-    role: str,
-    autoencoders: Mapping[int, Autoencoder],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    batch_size: int,
-) -> torch.Tensor:
-    """Each image reconstructed by the autoencoder of its class (one call per class present, not per image)."""
-    if not isinstance(autoencoders, Mapping):
-        kind = type(autoencoders).__name__
-        raise TypeError(f"autoencoders must be a mapping from class label to autoencoder, got {kind}")
-    missing = sorted(set(labels.tolist()) - set(autoencoders))
-    if missing:
-        raise ValueError(f"no autoencoder for {role} class(es) {missing}; autoencoders has {sorted(autoencoders)}")
-    reconstruction = torch.empty_like(images)
-    for label in labels.unique().tolist():
-        chosen = labels == label
-        reconstruction[chosen] = _reconstruct(f"autoencoders[{label}]", autoencoders[label], images[chosen], batch_size)
-    return reconstruction
-
-
-def _squared_norm(images: torch.Tensor) -> torch.Tensor:
-    return images.flatten(1).square().sum(dim=1)
-
-
-@torch.no_grad()
-def im1(
-    counterfactual: torch.Tensor,
-    autoencoders: Mapping[int, Autoencoder],
-    target: int | torch.Tensor,
-    source: int | torch.Tensor,
-    eps: float = 1e-8,
-    batch_size: int = 256,
-) -> torch.Tensor:
-    """IM1 = ||x' - AE_t(x')||^2 / (||x' - AE_s(x')||^2 + eps), per sample (lower is better).
-
-    Below 1 when the target class's autoencoder reconstructs the counterfactual better than the source class's,
-    i.e. x' looks like the target class's data.
-
-    Args:
-        counterfactual: (N, C, H, W) counterfactuals x'.
-        autoencoders: class label -> autoencoder (images -> reconstructions of the same shape) trained on that class
-            only; must cover every label in ``target`` and ``source``.
-        target: (N,) target labels or one int.
-        source: (N,) source labels or one int.
-        eps: added to the denominator, >= 0.
-        batch_size: images per forward pass.
-
-    Returns:
-        (N,) IM1 values; average them for the usual dataset-level score.
-
-    Raises:
-        TypeError / ValueError: bad images, labels or eps; a class without an autoencoder; wrong output shape.
-    """
-    check_images("counterfactual", counterfactual)
-    eps = check_number("eps", eps, 0.0)
-    n, device = counterfactual.shape[0], counterfactual.device
-    target = as_labels("target", target, n, device)
-    source = as_labels("source", source, n, device)
-    by_target = _reconstruct_by_class("target", autoencoders, counterfactual, target, batch_size)
-    by_source = _reconstruct_by_class("source", autoencoders, counterfactual, source, batch_size)
-    return _squared_norm(counterfactual - by_target) / (_squared_norm(counterfactual - by_source) + eps)
-
-
-@torch.no_grad()
-def im2(
-    counterfactual: torch.Tensor,
-    autoencoders: Mapping[int, Autoencoder],
-    autoencoder: Autoencoder,
-    target: int | torch.Tensor,
-    eps: float = 1e-8,
-    batch_size: int = 256,
-) -> torch.Tensor:
-    """IM2 = ||AE_t(x') - AE(x')||^2 / (||x'||_1 + eps), per sample (lower is better).
-
-    Small when the target class's autoencoder and one trained on all classes agree on x', i.e. x' is as
-    plausible to the target class as to the data overall.
-
-    Args:
-        counterfactual: (N, C, H, W) counterfactuals x'.
-        autoencoders: class label -> class-specific autoencoder; must cover every label in ``target``.
-        autoencoder: the autoencoder trained on all classes.
-        target: (N,) target labels or one int.
-        eps: added to the denominator, >= 0.
-        batch_size: images per forward pass.
-
-    Returns:
-        (N,) IM2 values; average them for the usual dataset-level score.
-
-    Raises:
-        TypeError / ValueError: bad images, labels or eps; a class without an autoencoder; wrong output shape.
-    """
-    check_images("counterfactual", counterfactual)
-    eps = check_number("eps", eps, 0.0)
-    target = as_labels("target", target, counterfactual.shape[0], counterfactual.device)
-    by_target = _reconstruct_by_class("target", autoencoders, counterfactual, target, batch_size)
-    by_all = _reconstruct("autoencoder", autoencoder, counterfactual, batch_size)
-    return _squared_norm(by_target - by_all) / (counterfactual.flatten(1).abs().sum(dim=1) + eps)
-
-
-# --- everything at once ----------------------------------------------------------------------------------------------
-def evaluate(
-    result: Counterfactuals,
-    classifier: nn.Module | None = None,
-    oracle: nn.Module | None = None,
-    attribute_classifier: nn.Module | None = None,
-    autoencoders: Mapping[int, Autoencoder] | None = None,
-    autoencoder: Autoencoder | None = None,
-    fid_reference: torch.Tensor | None = None,
-    fid_network: nn.Module | None = None,
-    lpips: bool = False,
-    *,
-    sparsity_threshold: float = 0.1,
-    cout_steps: int = 50,
-    mnac_exclude: int | Sequence[int] | None = None,
-    lpips_net: str = "alex",
-    batch_size: int = 256,
-) -> dict[str, float]:
-    """Every metric the given models allow, averaged over the samples of a ``Counterfactuals``.
-
-    Always: ``validity`` (from the result's predictions), ``l1`` and ``l2`` (``proximity`` with p = 1, 2) and
-    ``sparsity``. With ``classifier`` (the explained one): ``cout``. With ``oracle``: ``oracle_validity``. With
-    ``attribute_classifier``: ``mnac``. With ``autoencoders`` (per class): ``im1``, and ``im2`` if ``autoencoder``
-    (all classes) is given too. With ``fid_reference``: ``fid`` between the counterfactuals and those real images,
-    over ``domain_features(fid_network or classifier)``. With ``lpips=True``: ``lpips`` between originals and
-    counterfactuals. Metrics whose model is missing are left out of the dict (never NaN-filled). Averages are over all
-    samples, valid or not. Models are put in eval mode for the calls and nothing is differentiated.
-
-    Args:
-        result: the counterfactuals to score.
-        classifier: the classifier that was explained (logits over the result's classes).
-        oracle: an independently trained classifier over the same classes.
-        attribute_classifier: multi-label attribute classifier for MNAC.
-        autoencoders: class label -> class-specific autoencoder, covering the result's sources and targets.
-        autoencoder: autoencoder trained on all classes (for IM2).
-        fid_reference: (M, C, H, W) real images to compare the counterfactuals with (e.g. of the target class), M >= 2.
-        fid_network: network whose features FID uses; defaults to ``classifier``.
-        lpips: compute LPIPS (needs the backbone weights on disk).
-        sparsity_threshold: see ``sparsity``.
-        cout_steps: see ``cout``.
-        mnac_exclude: see ``mnac`` (e.g. the query attribute's index).
-        lpips_net: LPIPS backbone.
-        batch_size: images per forward pass.
-
-    Returns:
-        A flat dict of floats, keys among validity, oracle_validity, l1, l2, sparsity, cout, mnac, im1, im2, fid, lpips.
-
-    Raises:
-        TypeError: ``result`` is not a ``Counterfactuals``.
-        ValueError: an empty result; ``fid_reference`` without a network; ``autoencoder`` without ``autoencoders``.
-        LPIPSUnavailable: ``lpips=True`` but the LPIPS weights are not on disk.
-    """
-    if not isinstance(result, Counterfactuals):
-        raise TypeError(f"result must be a Counterfactuals, got {type(result).__name__}")
-    if len(result) == 0:
-        raise ValueError("result holds no counterfactuals")
-    x, x_cf = result.original, result.counterfactual
-    scores = {
-        "validity": validity(result),
-        "l1": proximity(x, x_cf, p=1).mean().item(),
-        "l2": proximity(x, x_cf, p=2).mean().item(),
-        "sparsity": sparsity(x, x_cf, sparsity_threshold).mean().item(),
-    }
-    if oracle is not None:
-        scores["oracle_validity"] = oracle_validity(oracle, x_cf, result.target, batch_size)
-    if classifier is not None:
-        scores["cout"] = cout(classifier, x, x_cf, result.source, result.target, cout_steps, batch_size).mean().item()
-    if attribute_classifier is not None:
-        counts = mnac(attribute_classifier, x, x_cf, exclude=mnac_exclude, batch_size=batch_size)
-        scores["mnac"] = counts.float().mean().item()
-    scores.update(_interpretability(result, autoencoders, autoencoder, batch_size))
-    if fid_reference is not None:
-        scores["fid"] = _fid_to_reference(x_cf, fid_reference, fid_network or classifier, batch_size).value
-    if lpips:
-        scores["lpips"] = lpips_distance(x, x_cf, net=lpips_net).mean().item()
-    return scores
-
-
-def _interpretability(
-    result: Counterfactuals,
-    autoencoders: Mapping[int, Autoencoder] | None,
-    autoencoder: Autoencoder | None,
-    batch_size: int,
-) -> dict[str, float]:
-    if autoencoders is None:
-        if autoencoder is not None:
-            raise ValueError("IM2 needs the class autoencoders too: pass `autoencoders` with `autoencoder`")
-        return {}
-    x_cf = result.counterfactual
-    scores = {"im1": im1(x_cf, autoencoders, result.target, result.source, batch_size=batch_size).mean().item()}
-    if autoencoder is not None:
-        scores["im2"] = im2(x_cf, autoencoders, autoencoder, result.target, batch_size=batch_size).mean().item()
-    return scores
-
-
-def _fid_to_reference(
-    counterfactual: torch.Tensor, reference: torch.Tensor, network: nn.Module | None, batch_size: int
-) -> FIDResult:
-    if network is None:
-        raise ValueError("fid_reference needs a feature network: pass `fid_network` (or `classifier`)")
-    extractor = domain_features(network)
-    return fid(counterfactual, reference, extractor, extractor.name, batch_size)

@@ -11,7 +11,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .metrics_inputs import apply_in_batches, check_images, check_model
+from ..checks import check_images, check_model
+from ..forward import forward_in_batches
 
 __all__ = ["FIDResult", "frechet_distance", "fid", "domain_features", "PooledFeatures", "PenultimateFeatures"]
 
@@ -122,13 +123,13 @@ def fid(
         TypeError: bad images, a non-callable extractor, or a non-string name.
         ValueError: bad images, or features that are not (M, D).
     """
-    check_images("images_a", images_a)
-    check_images("images_b", images_b)
+    check_images(images_a, "images_a", unit_range=False)
+    check_images(images_b, "images_b", unit_range=False)
     check_model("feature_extractor", feature_extractor)
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string naming the feature network, got {name!r}")
-    features_a = apply_in_batches(feature_extractor, images_a, batch_size)
-    features_b = apply_in_batches(feature_extractor, images_b, batch_size)
+    features_a = forward_in_batches(feature_extractor, images_a, batch_size)
+    features_b = forward_in_batches(feature_extractor, images_b, batch_size)
     return FIDResult(value=frechet_distance(features_a, features_b), network=name)
 
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics_inputs import apply_in_batches, check_pair, check_positive_int
+from ..checks import check_pair, check_positive_int
+from ..forward import forward_in_batches
 
 __all__ = ["LPIPSUnavailable", "lpips_distance", "lpips_model", "backbone_checkpoint", "linear_weights_file"]
 
@@ -149,4 +150,4 @@ def lpips_distance(
         raise ValueError("LPIPS inputs must be images in [0, 1] (they are scaled to [-1, 1] here)")
     check_positive_int("min_size", min_size)
     model = lpips_model(net, a.device)
-    return apply_in_batches(_LPIPSOnUnitImages(model, min_size), torch.cat([a, b], dim=1), batch_size)
+    return forward_in_batches(_LPIPSOnUnitImages(model, min_size), torch.cat([a, b], dim=1), batch_size)

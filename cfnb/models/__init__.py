@@ -1,18 +1,20 @@
-"""Reference models and their shipped, SHA-256-checked weights.
+"""Reference architectures and the shipped, SHA-256-checked weights; this package only builds and loads models.
 
-``load(name)`` returns a ready model in eval mode; ``available()`` lists the model cards.
+``load(name)`` returns a ready model in eval mode (with its class or attribute names); ``available()`` lists the
+model cards. Training lives in ``cfnb.training``.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from .architectures import AttributeEditor, ConvVAE, GAPClassifier, LeNetClassifier
-from .registry import ModelCard, read_registry
+from .architectures import AttributeEditor, ConvVAE, FeatureDecoder, GAPClassifier, LeNetClassifier
+from .generators import ColourGenerator, PatchGenerator
+from .registry import ModelCard, companion, load_card, read_registry
 from .wrappers import AttributeClassifier
 
 __all__ = [
-    "load", "available", "ModelCard", "GAPClassifier", "LeNetClassifier", "ConvVAE", "AttributeEditor",
-    "AttributeClassifier",
+    "load", "available", "companion", "ModelCard", "GAPClassifier", "LeNetClassifier", "ConvVAE", "AttributeEditor",
+    "FeatureDecoder", "AttributeClassifier", "ColourGenerator", "PatchGenerator",
 ]
 
 
@@ -27,8 +29,6 @@ def load(name: str) -> nn.Module:
     Raises:
         KeyError: unknown name (the message lists the known ones).
     """
-    from .registry import load_card
-
     cards = read_registry()
     if name not in cards:
         raise KeyError(f"no shipped model named {name!r}; available: {', '.join(sorted(cards)) or 'none'}")

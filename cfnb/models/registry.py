@@ -83,4 +83,17 @@ def load_card(card: ModelCard) -> nn.Module:
     model.load_state_dict(load_file(str(card.path)))
     model.eval()
     model.cfnb_name = card.name  # lets methods find companion models (e.g. a Mirror-CFE decoder)
+    for key in ("class_names", "attribute_names"):  # what the outputs mean, as the card says
+        if key in card.extra and not hasattr(model, key):
+            setattr(model, key, list(card.extra[key]))
     return model
+
+
+def companion(name: str, architecture: str, cards: dict[str, ModelCard] | None = None) -> str | None:
+    """The shipped model of ``architecture`` made for the shipped model ``name`` (its card's ``extra["classifier"]``),
+    e.g. the Mirror-CFE decoder of a classifier; None when there is none."""
+    cards = read_registry() if cards is None else cards
+    for card in cards.values():
+        if card.architecture == architecture and card.extra.get("classifier") == name:
+            return card.name
+    return None

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..progress import Progress, Reporter
+
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each image by its own random integer offset in [-max_shift, max_shift] pixels (zero fill)."""
@@ -47,44 +49,6 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
         yield order[start:start + batch_size]
 
 
-def _log(log: Callable[[str], None] | None, message: str) -> None:
-    if log is not None:
-        log(message)
-
-
-class CompiledSteps:
-    """Training steps through ``torch.compile(module)``, falling back to the eager module once compiling fails.
-
-    ``step(loss_of)`` computes ``loss_of(forward)`` and back-propagates it, where ``forward`` is the compiled module
-    (the same parameters and buffers as ``module``) or, after a failure, ``module`` itself; the failed step is redone
-    eagerly and ``log`` says why. Inductor fuses the convolutions' BatchNorm, activation and concatenation passes:
-    the faces-editor step's editor part takes 99-100 ms instead of 130-148 ms on this 2-core CPU, after about 12 s
-    of compiling. Compiling needs a C++ compiler.
-    """
-
-    def __init__(self, module: nn.Module, log: Callable[[str], None] | None = print):
-        self.module = module
-        self._compiled: Callable[..., torch.Tensor] | None = torch.compile(module)
-        self._log = log
-
-    def step(self, loss_of: Callable[[Callable[..., torch.Tensor]], torch.Tensor]) -> torch.Tensor:
-        """``loss_of(forward)``, back-propagated; returns the loss."""
-        if self._compiled is not None:
-            try:
-                loss = loss_of(self._compiled)
-                loss.backward()
-                return loss
-            except Exception as error:  # noqa: BLE001 - any compiler failure means: train eagerly
-                self._compiled = None
-                self.module.zero_grad(set_to_none=True)
-                _log(self._log, f"[cfnb.models] torch.compile could not build the training step "
-                                f"({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}); "
-                                f"training eagerly (about 1.4x slower)")
-        loss = loss_of(self.module)
-        loss.backward()
-        return loss
-
-
 def fit(
     model: nn.Module,
     n: int,
@@ -98,9 +62,11 @@ def fit(
     pct_start: float = 0.1,
     log_every: int = 1,
     log: Callable[[str], None] | None = print,
+    progress: Progress = True,
 ) -> nn.Module:
     """The loop every recipe shares: seeded shuffling, Adam(W) with a one-cycle schedule, ``batch_loss(index, rng)``
-    per batch of sample indices, a log line every ``log_every`` epochs; returns the model in eval mode."""
+    per batch of sample indices, a log line every ``log_every`` epochs, ``progress`` over the steps (True: a bar,
+    False: none, or a callable ``(done, total)``); returns the model in eval mode."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = model.parameters()
@@ -108,18 +74,23 @@ def fit(
     total_steps = epochs * math.ceil(n / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=pct_start)
     start = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        total = 0.0
-        for index in _batches(n, batch_size, generator):
-            value = batch_loss(index, generator)
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            opt.step()
-            schedule.step()
-            total += value.item() * len(index)
-        if (epoch + 1) % log_every == 0 or epoch == epochs - 1:
-            _log(log, f"  epoch {epoch + 1:3d}/{epochs}  loss {total / n:.4f}  ({time.perf_counter() - start:.0f}s)")
+    done = 0
+    with Reporter(progress, total_steps, "training", unit="step") as reporter:
+        for epoch in range(epochs):
+            model.train()
+            total = 0.0
+            for index in _batches(n, batch_size, generator):
+                value = batch_loss(index, generator)
+                opt.zero_grad(set_to_none=True)
+                value.backward()
+                opt.step()
+                schedule.step()
+                total += value.item() * len(index)
+                done += 1
+                reporter.update(done, total_steps)
+            if (epoch + 1) % log_every == 0 or epoch == epochs - 1:
+                reporter.say(f"  epoch {epoch + 1:3d}/{epochs}  loss {total / n:.4f}  "
+                             f"({time.perf_counter() - start:.0f}s)", log)
     model.eval()
     return model
 
@@ -137,8 +108,9 @@ def train_supervised(
     degrade: float = 0.0,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
+    progress: Progress = True,
 ) -> nn.Module:
-    """Train a classifier with AdamW and a one-cycle schedule.
+    """Train a classifier with AdamW and a one-cycle schedule (``log`` and ``progress`` as for ``fit``).
 
     Args:
         loss: ``"ce"`` (targets are class indices) or ``"bce"`` (targets are (N, K) multi-label 0/1).
@@ -152,7 +124,7 @@ def train_supervised(
         return criterion(model(batch), targets[index])
 
     return fit(model, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-               optimiser="adamw", pct_start=0.15, log=log)
+               optimiser="adamw", pct_start=0.15, log=log, progress=progress)
 
 
 def _elbo_terms(mean: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,15 +144,18 @@ def train_vae(
     beta: float = 1.0,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
+    progress: Progress = True,
 ) -> nn.Module:
-    """Train a VAE with a Bernoulli (binary cross-entropy) likelihood and KL weight ``beta``."""
+    """Train a VAE with a Bernoulli (binary cross-entropy) likelihood and KL weight ``beta`` (``log`` and
+    ``progress`` as for ``fit``)."""
 
     def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch = images[index]
         z, kl = _elbo_terms(*vae.encode_distribution(batch))
         return F.binary_cross_entropy(vae.decode(z), batch, reduction="sum") / len(batch) + beta * kl
 
-    return fit(vae, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5, log=log)
+    return fit(vae, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5, log=log,
+               progress=progress)
 
 
 @torch.no_grad()
@@ -193,9 +168,3 @@ def accuracy(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
     for start in range(0, len(images), batch_size):
         correct += (model(images[start:start + batch_size]).argmax(1) == labels[start:start + batch_size]).sum().item()
     return correct / len(images)
-
-
-@torch.no_grad()
-def predict_in_batches(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """``model(images)`` computed in chunks and concatenated."""
-    return torch.cat([model(images[s:s + batch_size]) for s in range(0, len(images), batch_size)])

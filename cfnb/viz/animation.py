@@ -6,20 +6,20 @@ import plotly.graph_objects as go
 
 from ..results import Counterfactuals
 from .images import png_data_uri
-from .labels import check_index, transition_title
+from .summaries import check_index, transition_title
 
 SOURCE_COLOUR = "#d62728"
 TARGET_COLOUR = "#2ca02c"
 OTHER_COLOURS = ("#1f77b4", "#9467bd", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def frame_positions(length: int, max_frames: int | None) -> list[int]:
-    """Trajectory indices to show: all of them, or ``max_frames`` evenly spaced ones keeping the first and last."""
-    if max_frames is None or length <= max_frames:
+def frame_positions(length: int, frames: int | None) -> list[int]:
+    """Trajectory indices to show: all of them, or ``frames`` evenly spaced ones keeping the first and last."""
+    if frames is None or length <= frames:
         return list(range(length))
-    if max_frames < 2:
-        raise ValueError(f"max_frames must be at least 2, got {max_frames}")
-    return sorted(set(np.linspace(0, length - 1, max_frames).round().astype(int).tolist()))
+    if frames < 2:
+        raise ValueError(f"frames must be at least 2, got {frames}")
+    return sorted(set(np.linspace(0, length - 1, frames).round().astype(int).tolist()))
 
 
 def shown_classes(probabilities: np.ndarray, source: int, target: int, top_k: int) -> list[int]:
@@ -43,7 +43,7 @@ def animate(
     index: int = 0,
     *,
     top_k: int = 4,
-    max_frames: int | None = 64,
+    frames: int | None = 64,
     duration_ms: int = 120,
     scale: int = 1,
     height: int = 420,
@@ -59,7 +59,7 @@ def animate(
         result: the output of ``cfnb.explain``.
         index: which counterfactual of the batch.
         top_k: classes drawn on the probability plot (source and target always among them).
-        max_frames: at most this many frames (evenly spaced, first and last kept); None shows all.
+        frames: at most this many frames (evenly spaced, first and last kept); None shows all.
         duration_ms: time per frame when playing.
         scale: nearest-neighbour enlargement of the PNGs (1 keeps the JSON small; Plotly draws pixels sharp).
         height: figure height in pixels.
@@ -74,7 +74,7 @@ def animate(
     trajectory = result.trajectory[:, i]
     probabilities = result.trajectory_probabilities[:, i].float().numpy()
     length = trajectory.shape[0]
-    positions = frame_positions(length, max_frames)
+    positions = frame_positions(length, frames)
     source, target = int(result.source[i]), int(result.target[i])
     classes = shown_classes(probabilities, source, target, top_k)
     flip = flip_frame(probabilities, target)
@@ -110,9 +110,9 @@ def animate(
     marker_trace = len(data)
     data.append(markers(first))
     image_traces = list(range(len(positions)))
-    frames = [dict(name=str(t), data=[dict(type="image", opacity=1.0 if u == t else 0.0) for u in positions] +
-                   [markers(t)], traces=image_traces + [marker_trace],
-                   layout=dict(xaxis=dict(title=dict(text=caption(t))))) for t in positions]
+    plotly_frames = [dict(name=str(t), data=[dict(type="image", opacity=1.0 if u == t else 0.0) for u in positions]
+                          + [markers(t)], traces=image_traces + [marker_trace],
+                          layout=dict(xaxis=dict(title=dict(text=caption(t))))) for t in positions]
     annotations = [
         dict(text="image along the path", xref="x domain", yref="paper", x=0.5, y=1.0, yanchor="bottom",
              showarrow=False, font=dict(size=16)),
@@ -156,4 +156,4 @@ def animate(
         sliders=[dict(active=0, steps=slider_steps, x=0.24, len=0.76, y=-0.3, yanchor="top", font=dict(size=10),
                       currentvalue=dict(prefix="frame ", visible=True, xanchor="left"), pad=dict(t=0, b=0))],
     )
-    return go.Figure(dict(data=data, layout=layout, frames=frames))  # validated once, as a whole
+    return go.Figure(dict(data=data, layout=layout, frames=plotly_frames))  # validated once, as a whole

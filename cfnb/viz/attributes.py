@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from ..results import Counterfactuals
-from .labels import check_index, summarize
+from .summaries import check_index, summarize
 
 RAISED_COLOUR = "#d6604d"
 LOWERED_COLOUR = "#4393c3"

@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from ..results import Counterfactuals
 from .images import DIFFERENCE_COLORSCALE, png_data_uri, signed_difference
-from .labels import check_index, summarize
+from .summaries import check_index, summarize
 
 
 def choose_indices(result: Counterfactuals, indices: Sequence[int] | None, max_images: int) -> list[int]:

@@ -12,7 +12,7 @@ from ..results import Counterfactuals
 from .animation import animate
 from .compare import choose_indices
 from .images import difference_rgb, png_data_uri, signed_difference, to_pil
-from .labels import CHANGE_THRESHOLD, check_index, summarize, transition_title
+from .summaries import CHANGE_THRESHOLD, check_index, summarize, transition_title
 
 _BAR_DONE = (44, 160, 44)
 _BAR_TODO = (220, 220, 220)
@@ -84,7 +84,7 @@ def to_html(result: Counterfactuals, path: str | Path, index: int = 0, *, includ
 
     Args:
         include_plotlyjs: True embeds plotly.js (about 4.6 MB, works offline); ``"cdn"`` links it instead.
-        **options: passed to ``animate`` (``top_k``, ``max_frames``, ``duration_ms``...).
+        **options: passed to ``animate`` (``top_k``, ``frames``, ``duration_ms``...).
     """
     path = Path(path)
     animate(result, index, **options).write_html(path, include_plotlyjs=include_plotlyjs, full_html=True,

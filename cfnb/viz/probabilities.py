@@ -1,4 +1,4 @@
-"""``class_probabilities``: a classifier's belief about one image, as bars (what the explainer panel shows before a
+"""``probability_bars``: a classifier's belief about one image, as bars (what the explainer panel shows before a
 search, so the student sees what is to be changed)."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ TARGET_COLOUR = "#ff7f0e"
 OTHER_COLOUR = "#c7c7c7"
 
 
-def class_probabilities(probabilities: torch.Tensor | Sequence[float], class_names: Sequence[str], *,
+def probability_bars(probabilities: torch.Tensor | Sequence[float], class_names: Sequence[str], *,
                         target: int | None = None, title: str = "") -> go.Figure:
     """Vertical bars of K class probabilities; the predicted class in blue, ``target`` (if given) in orange.
 

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
+import torch
+
+from ..metrics.core import proximity, sparsity
 from ..results import Counterfactuals
 
 CHANGE_THRESHOLD = 0.1  # a pixel counts as changed when any channel's |x' - x| exceeds this (cfnb.metrics.sparsity)
@@ -76,8 +80,6 @@ class SampleSummary:
 
 def summarize(result: Counterfactuals, index: int = 0) -> SampleSummary:
     """Numbers and names of counterfactual ``index``, from the stored result (no model is called)."""
-    from ..metrics import proximity, sparsity
-
     i = check_index(result, index)
     source, target, prediction = (int(result.source[i]), int(result.target[i]), int(result.prediction[i]))
     original, counterfactual = result.original[i:i + 1].float(), result.counterfactual[i:i + 1].float()
@@ -100,3 +102,20 @@ def transition_title(result: Counterfactuals, index: int = 0) -> str:
     s = summarize(result, index)
     return (f"{s.source_name} → {s.target_name} ({result.method}): "
             f"p({s.target_name}) {s.p_target_before:.2f} → {s.p_target_after:.2f}")
+
+
+def describe_attribute_change(names: Sequence[str], delta: torch.Tensor, target_name: str, top: int = 3,
+                              threshold: float = 0.1) -> str:
+    """Plain words for one sample's attribute change, e.g. "to become not Smiling: lower Mouth_Slightly_Open by 0.80".
+
+    Args:
+        names: the attribute names (``result.extras["attribute_names"]``).
+        delta: (K,) the sample's attribute change (``result.extras["attribute_delta"][i]``).
+        target_name: the class the change leads to.
+        top: name at most this many attributes, largest change first.
+        threshold: leave out changes smaller than this.
+    """
+    order = delta.abs().argsort(descending=True)[:top]
+    parts = [f"{'raise' if delta[i] > 0 else 'lower'} {names[i]} by {abs(delta[i].item()):.2f}"
+             for i in order if abs(delta[i].item()) >= threshold]
+    return f"to become {target_name}: " + (", ".join(parts) if parts else f"no attribute moved by more than {threshold:.2f}")

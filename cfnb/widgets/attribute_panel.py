@@ -11,12 +11,14 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
+from ..checks import check_classifier, class_index, class_names_of
+from ..forward import forward_in_batches
 from ..modes import eval_mode
 from ..results import Counterfactuals
 from ..viz.attributes import attribute_deltas
 from ..viz.images import difference_rgb, display_scale, png_bytes
 from .display import ImageSlot, guarded
-from .explainer_panel import ExplainFn, default_explain, descendants
+from .explainer_panel import ExplainFn, default_explain, descendants, panel_images
 from .result_view import ResultView
 from .run_controls import Call, RunControls
 from .tasks import CancelToken, ProgressFeed
@@ -37,9 +39,9 @@ class AttributePanel(widgets.VBox):
 
     Args:
         classifier: a multi-label classifier (one logit per attribute, read with a sigmoid) or a multi-class one.
-        editor: an attribute editor with ``edit(images, attributes)`` (and ideally ``encode``/``decode``, so a
-            face is encoded once and only decoded per slider move) and ``attribute_names``.
         images: (N, 3, H, W) in [0, 1], or a dataset with ``.images``.
+        editor: an attribute editor with ``edit(images, attributes)`` (and ideally ``encode``/``decode``, so a
+            face is encoded once and only decoded per slider move) and ``attribute_names``; keyword-only.
         attribute_names: the editor's attributes (default ``editor.attribute_names``).
         class_names: names of the classifier's outputs (default: ``classifier.class_names``; or, when the
             classifier has one output per editor attribute, the attribute names).
@@ -47,7 +49,8 @@ class AttributePanel(widgets.VBox):
         multilabel: whether outputs are independent sigmoids (default: guessed as above).
         attribute_classifier: reads the images' current attributes for the sliders' start (default: the
             classifier when multi-label).
-        device / frames / seed / explain_options: passed to ``explain``.
+        device / frames / seed: passed to ``explain`` (device: default the classifier's).
+        options: method options for ``explain`` (e.g. ``{"steps": 50}``).
         threads: torch threads while a search runs (default: one fewer than torch's setting, at least one, so
             a browser on the same CPU stays responsive; see ``cfnb.widgets.tasks.browser_friendly_threads``).
         throttle_s: minimum time between two live updates.
@@ -57,12 +60,12 @@ class AttributePanel(widgets.VBox):
     def __init__(
         self,
         classifier: nn.Module,
-        editor: nn.Module,
         images: Any,
+        *,
+        editor: nn.Module,
         attribute_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
         explain_fn: ExplainFn | None = None,
-        *,
         multilabel: bool | None = None,
         attribute_classifier: nn.Module | None = None,
         device: str | torch.device | None = None,
@@ -70,13 +73,11 @@ class AttributePanel(widgets.VBox):
         seed: int = 0,
         throttle_s: float = 0.1,
         image_px: int = 128,
-        explain_options: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
         threads: int | None = None,
     ):
-        if hasattr(images, "images"):
-            images = images.images
-        if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point() or len(images) == 0:
-            raise TypeError("images must be a non-empty float (N, C, H, W) tensor in [0, 1], or a dataset with .images")
+        check_classifier(classifier)
+        images = panel_images(images)[0]
         if not callable(getattr(editor, "edit", None)) and not (callable(getattr(editor, "encode", None))
                                                                  and callable(getattr(editor, "decode", None))):
             raise TypeError(f"editor must have edit(images, attributes) or encode/decode; "
@@ -88,7 +89,7 @@ class AttributePanel(widgets.VBox):
         self.attribute_names = names
         self._explain_fn = explain_fn
         self.device, self.frames, self.seed = device, frames, seed
-        self.explain_options = dict(explain_options or {})
+        self.options = dict(options or {})
         self.throttle_s = throttle_s
         self.image_px = image_px
         self.result: Counterfactuals | None = None
@@ -101,14 +102,18 @@ class AttributePanel(widgets.VBox):
         self._last_update = 0.0
         self._quiet = False
 
-        with torch.no_grad(), eval_mode([classifier]):
-            outputs = classifier(images[:1]).shape[1]
-        given = list(class_names) if class_names is not None else list(getattr(classifier, "class_names", []) or [])
+        outputs = forward_in_batches(classifier, images[:1]).shape[1]
+        declared = class_names is not None or bool(getattr(classifier, "class_names", None))
         if multilabel is None:
-            multilabel = not given and outputs == len(names)
+            multilabel = not declared and outputs == len(names)
         self.multilabel = multilabel
-        self.output_names = given if len(given) == outputs else (names if outputs == len(names) else
-                                                                 [str(k) for k in range(outputs)])
+        if multilabel:
+            self.output_names = list(getattr(classifier, "attribute_names", None) or names)
+            if len(self.output_names) != outputs:
+                raise ValueError(f"the multi-label classifier has {outputs} outputs but {len(self.output_names)} "
+                                 "attribute names; give attribute_names=... with one name per output")
+        else:
+            self.output_names = class_names_of(classifier, outputs, class_names)
         self.attribute_classifier = attribute_classifier if attribute_classifier is not None else (
             classifier if multilabel else None)
 
@@ -284,7 +289,7 @@ class AttributePanel(widgets.VBox):
             explain_fn = self._explain_fn or default_explain()
             return explain_fn(model, self.images[index:index + 1], target, method="attribute", editor=self.editor,
                               **helpers, device=self.device, seed=self.seed, frames=self.frames, progress=feed,
-                              should_stop=token.should_stop, class_names=names, **self.explain_options)
+                              should_stop=token.should_stop, class_names=names, **self.options)
 
         return call, names[target]
 
@@ -293,7 +298,7 @@ class AttributePanel(widgets.VBox):
         rows = {}
         deltas, names = result.extras.get("attribute_delta"), result.extras.get("attribute_names")
         if deltas is not None and names is not None:
-            from ..gci import describe_attribute_change
+            from ..viz.summaries import describe_attribute_change
 
             rows["in words"] = describe_attribute_change(list(names), deltas[0], result.name_of(int(result.target[0])))
         self.result, self.figure = result, figure
@@ -335,13 +340,7 @@ class AttributePanel(widgets.VBox):
                     raise ValueError(f"unknown attribute {target!r}; known: {', '.join(self.output_names)}")
                 self.target.value = target
             else:
-                if isinstance(target, str):
-                    if target not in self.output_names:
-                        raise ValueError(f"unknown class {target!r}; known: {', '.join(self.output_names)}")
-                    target = self.output_names.index(target)
-                if not 0 <= int(target) < len(self.output_names):
-                    raise ValueError(f"target {target} out of range: {len(self.output_names)} classes")
-                self.target.value = int(target)
+                self.target.value = class_index(target, self.output_names)
         return self._caller(int(self.index.value))
 
     def wait(self, timeout: float = 30.0) -> bool:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import html
-import inspect
 import threading
 from typing import Any, Callable, Sequence
 
@@ -10,18 +9,20 @@ import ipywidgets as widgets
 import torch
 from torch import nn
 
+from ..checks import check_classifier, check_images, class_index, class_names_of
+from ..forward import probabilities
+from ..methods import registry as method_registry
 from ..results import Counterfactuals
 from ..viz.animation import animate
 from ..viz.images import display_scale, png_bytes
-from ..viz.probabilities import class_probabilities as probability_bars
+from ..viz.probabilities import probability_bars
 from .display import figure_bundle, guarded
+from .option_controls import OptionControls
 from .result_view import ResultView
 from .run_controls import Call, RunControls
 from .tasks import CancelToken, ProgressFeed, torch_threads
 
 ExplainFn = Callable[..., Counterfactuals]
-METHOD_ORDER = ("latent", "mirror", "causal", "pixel", "pgd", "attribute")
-PANEL_SETTINGS = ("lam", "steps", "kappa")  # the settings with a slider; other options go through explain_options
 
 
 def default_explain() -> ExplainFn:
@@ -31,87 +32,55 @@ def default_explain() -> ExplainFn:
     return explain
 
 
-def method_defaults(method: str) -> dict[str, Any]:
-    """The keyword options of ``method`` and their defaults, read from the method's signature.
+def possible_methods(classifier: nn.Module, helpers: dict[str, Any]) -> list[str]:
+    """The registered methods that can run with ``classifier`` and the helper models given, in registry order."""
+    return [m.name for m in method_registry.available() if m.missing(classifier, helpers) is None]
+
+
+def panel_images(images: Any) -> tuple[torch.Tensor, Any, Any]:
+    """``(images, labels, class_names)`` from a tensor or a data set with ``.images`` (labels and names may be None).
 
     Raises:
-        ValueError: unknown method.
+        TypeError / ValueError: not a non-empty floating (N, C, H, W) tensor in [0, 1].
     """
-    from ..engine import METHODS
-
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return {name: p.default for name, p in inspect.signature(METHODS[method].run).parameters.items()
-            if p.kind == p.KEYWORD_ONLY}
-
-
-def missing_for(method: str, classifier: nn.Module, helpers: dict[str, Any]) -> str | None:
-    """Why ``method`` cannot run with these models (None when it can)."""
-    from ..engine import METHODS
-
-    if method not in METHODS:
-        return f"unknown method {method!r} (known: {', '.join(METHODS)})"
-    for role, needed in METHODS[method].needs.items():
-        model = helpers.get(role)
-        if model is None or not all(callable(getattr(model, a, None)) for a in needed):
-            return f"{method!r} needs {role}=... with {', '.join(a + '()' for a in needed)}"
-    if method == "mirror" and helpers.get("decoder") is None:
-        from ..mirror import DECODERS
-
-        if getattr(classifier, "cfnb_name", None) not in DECODERS:
-            return "'mirror' needs decoder=... (a Mirror-CFE decoder trained for this classifier)"
-    if method == "attribute":
-        return "'attribute' needs an attribute editor: use AttributePanel"
-    return None
-
-
-def possible_methods(classifier: nn.Module, helpers: dict[str, Any]) -> list[str]:
-    """The methods that can run with ``classifier`` and the helper models given, most informative first."""
-    from ..engine import METHODS
-
-    ordered = [m for m in METHOD_ORDER if m in METHODS] + [m for m in METHODS if m not in METHOD_ORDER]
-    return [m for m in ordered if missing_for(m, classifier, helpers) is None]
-
-
-@torch.no_grad()
-def class_probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Softmax outputs of ``model`` on ``images`` (moved to the model's device), in eval mode, on the CPU."""
-    from ..engine import frozen
-    from ..validation import model_device
-
-    device = model_device(model) or torch.device("cpu")
-    with frozen([model], device):
-        return torch.softmax(model(images.to(device)), 1).cpu()
+    labels = class_names = None
+    if hasattr(images, "images"):
+        labels, class_names = getattr(images, "labels", None), getattr(images, "class_names", None)
+        images = images.images
+    return check_images(images), labels, class_names
 
 
 class ExplainerPanel(widgets.VBox):
     """An interactive counterfactual explainer: controls, a progress bar, the result and its animation.
 
     Pick an image (slider or thumbnails), a target class, a method (only those possible with the models given) and
-    its main settings (λ, steps, margin κ: greyed out when the method has no such option), then press **Explain**.
-    The search runs in a worker thread, so the notebook stays responsive; **Cancel** stops it within a step and
-    shows the best counterfactual found so far. While a search runs the settings and the Explain button are
-    disabled; a second explain started anyway (``explain``/``explain_async``, or ``explain_button.click()`` from
-    code) cancels the running one first and waits for it to stop (its result is then discarded). Errors, such as bad
-    settings, show as one red line in the panel.
+    its settings, then press **Explain**. The settings are built from the method's option schema
+    (``cfnb.methods.get(name).options``): its main options in one row, the rest under "more options"; a newly
+    registered method or option appears here without any change to the panel. The search runs in a worker thread,
+    so the notebook stays responsive; **Cancel** stops it within a step and shows the best counterfactual found so
+    far. While a search runs the settings and the Explain button are disabled; a second explain started anyway
+    (``explain``/``explain_async``, or ``explain_button.click()`` from code) cancels the running one first and waits
+    for it to stop (its result is then discarded). Errors, such as bad settings, show as one red line in the panel.
 
     Args:
         classifier: a PyTorch classifier returning logits.
         images: (N, C, H, W) in [0, 1], or a dataset with ``.images`` (and ``.labels``, ``.class_names``).
         labels: (N,) true labels, shown beside the prediction.
         class_names: K class names (default: the dataset's, ``classifier.class_names``, or the indices).
-        generator / decoder: helper models that make "latent"/"causal" and "mirror" possible.
-        methods: the methods to offer (default: every method possible with the models given).
+        generator / decoder / editor / attribute_classifier: helper models, keyword-only, that make the methods
+            needing them possible ("latent"/"causal", "mirror", "attribute").
         oracle: an independent classifier; its verdict on the counterfactual is shown ("oracle agrees").
+        methods: the methods to offer (default: every registered method possible with the models given).
         explain_fn: the function that explains (default: ``cfnb.explain``, looked up at call time).
-        device: where ``explain`` computes (default: its own choice).
+        device: where ``explain`` computes (default: the classifier's device).
         frames: trajectory frames for the animation.
         seed: passed to ``explain``.
+        options: method options for ``explain``; those with a control start it at that value (e.g.
+            ``{"steps": 50}``), the others are passed as they are (e.g. ``{"spurious": ["colour"]}`` for "causal").
         thumbnails: thumbnails per page of the strip.
         image_px: displayed image width.
         animation: show the ``animate`` figure under the result (and, before a search, the class probabilities of
             the selected image, which also has the page load Plotly before the first transition).
-        explain_options: more options for ``explain`` (e.g. ``{"spurious": ["colour"]}`` for "causal").
         threads: torch threads while a search runs (default: one fewer than torch's setting, at least one, so
             a browser on the same CPU stays responsive; see ``cfnb.widgets.tasks.browser_friendly_threads``).
         warm_up: run a one-step search and build one animation (and its display bundle) while the panel is built,
@@ -120,56 +89,54 @@ class ExplainerPanel(widgets.VBox):
 
     Attributes:
         result: the last ``Counterfactuals`` (None before the first run). figure: its animation figure.
-        error: the message on show (None when none).
+        error: the message on show (None when none). option_controls: the current method's settings.
     """
 
     def __init__(
         self,
         classifier: nn.Module,
         images: Any,
+        *,
         labels: Sequence[int] | torch.Tensor | None = None,
         class_names: Sequence[str] | None = None,
         generator: nn.Module | None = None,
         decoder: nn.Module | None = None,
-        methods: Sequence[str] | None = None,
+        editor: nn.Module | None = None,
+        attribute_classifier: nn.Module | None = None,
         oracle: nn.Module | None = None,
+        methods: Sequence[str] | None = None,
         explain_fn: ExplainFn | None = None,
-        *,
         device: str | torch.device | None = None,
         frames: int = 24,
         seed: int = 0,
+        options: dict[str, Any] | None = None,
         thumbnails: int = 8,
         image_px: int = 140,
         animation: bool = True,
-        explain_options: dict[str, Any] | None = None,
         warm_up: bool = True,
         threads: int | None = None,
     ):
-        if hasattr(images, "images"):
-            labels = getattr(images, "labels", None) if labels is None else labels
-            class_names = getattr(images, "class_names", None) if class_names is None else class_names
-            images = images.images
-        if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point() or len(images) == 0:
-            raise TypeError("images must be a non-empty float (N, C, H, W) tensor in [0, 1], or a dataset with .images")
-        if not isinstance(classifier, nn.Module):
-            raise TypeError(f"classifier must be a torch.nn.Module, got {type(classifier).__name__}")
+        check_classifier(classifier)
+        images, data_labels, data_names = panel_images(images)
+        labels = data_labels if labels is None else labels
+        class_names = data_names if class_names is None else class_names
         self.classifier, self.images, self.oracle = classifier, images, oracle
         self.labels = None if labels is None else torch.as_tensor(labels).long()
-        self.helpers = {k: v for k, v in {"generator": generator, "decoder": decoder}.items() if v is not None}
+        self.helpers = {k: v for k, v in {"generator": generator, "decoder": decoder, "editor": editor,
+                                          "attribute_classifier": attribute_classifier}.items() if v is not None}
         self.device, self.frames, self.seed, self.animation = device, frames, seed, animation
-        self.explain_options = dict(explain_options or {})
+        self.options = dict(options or {})
         self._explain_fn = explain_fn
         self.result: Counterfactuals | None = None
         self.figure: Any = None
         self._probabilities: dict[int, torch.Tensor] = {}
 
         num_classes = self._probabilities_of(0).shape[0]
-        names = list(class_names) if class_names is not None else list(getattr(classifier, "class_names", []) or [])
-        self.class_names = names if len(names) == num_classes else [str(k) for k in range(num_classes)]
+        self.class_names = class_names_of(classifier, num_classes, class_names)
         if methods is None:
             offered = possible_methods(classifier, self.helpers)
         else:
-            problems = [why for m in methods if (why := missing_for(m, classifier, self.helpers))]
+            problems = [why for m in methods if (why := method_registry.get(m).missing(classifier, self.helpers))]
             if problems:
                 raise ValueError("cannot offer these methods: " + "; ".join(problems))
             offered = list(methods)
@@ -177,9 +144,8 @@ class ExplainerPanel(widgets.VBox):
             raise ValueError("no counterfactual method is possible with the models given")
 
         style = {"description_width": "initial"}
-        wide = widgets.Layout(width="340px")
         self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image #",
-                                       continuous_update=False, style=style, layout=wide)
+                                       continuous_update=False, style=style, layout=widgets.Layout(width="340px"))
         self.thumbnail_count = max(1, min(thumbnails, len(images)))
         self._thumb_images = [widgets.Image(value=b"", format="png", width=48) for _ in range(self.thumbnail_count)]
         self._thumb_buttons = [widgets.Button(description="", layout=widgets.Layout(width="52px", padding="0"))
@@ -192,16 +158,9 @@ class ExplainerPanel(widgets.VBox):
                                        style=style, layout=widgets.Layout(width="240px"))
         self.method = widgets.Dropdown(options=offered, value=offered[0], description="method", style=style,
                                        layout=widgets.Layout(width="200px"))
-        self.lam = widgets.FloatLogSlider(value=0.1, base=10, min=-3, max=3, step=0.1, description="λ (loss weight)",
-                                          style=style, continuous_update=False, readout_format=".3g")
-        self.steps = widgets.IntSlider(value=100, min=1, max=1000, step=1, description="steps", style=style,
-                                       continuous_update=False)
-        self.kappa = widgets.FloatSlider(value=0.0, min=0.0, max=10.0, step=0.1, description="margin κ",
-                                         style=style, continuous_update=False)
-        self._sliders = {"lam": self.lam, "steps": self.steps, "kappa": self.kappa}
-        self.controls = RunControls([self.index, self.target, self.method, self.lam, self.steps, self.kappa,
-                                     *self._thumb_buttons], on_idle=lambda: self._apply_method(reset=False),
-                                     threads=threads)
+        self.option_controls = OptionControls()
+        self._fixed = [self.index, self.target, self.method, *self._thumb_buttons]
+        self.controls = RunControls(self._fixed, threads=threads)
         self.explain_button, self.cancel_button = self.controls.explain_button, self.controls.cancel_button
         self.progress, self.status, self.errors = self.controls.progress, self.controls.status, self.controls.errors
         self.selection = widgets.HTML(value="")
@@ -217,10 +176,10 @@ class ExplainerPanel(widgets.VBox):
             widgets.HTML("<b>cfnb counterfactual explainer</b>"),
             self.index, self.thumbnail_strip,
             widgets.HBox([self.target, self.method]),
-            widgets.HBox([self.lam, self.steps, self.kappa]),
+            self.option_controls,
             self.controls, self.selection, self.view,
         ])
-        self._apply_method(reset=True)
+        self._show_options()
         self._on_index({"new": 0})
         if warm_up:
             self._warm_up()
@@ -229,12 +188,12 @@ class ExplainerPanel(widgets.VBox):
         """One cheap search and figure, thrown away; best effort (a real problem shows on the first Explain)."""
         try:
             target = (int(self._probabilities_of(0).argmax()) + 1) % len(self.class_names)
-            options = {"steps": 1} if "steps" in method_defaults(self.method.value) else {}
+            quick = {"steps": 1} if "steps" in method_registry.get(self.method.value).option_names else {}
             explain_fn = self._explain_fn or default_explain()
             with torch_threads(self.controls.threads):  # the CPU kernels are prepared per thread count too
                 result = explain_fn(self.classifier, self.images[0:1], target, method=self.method.value,
                                     **self.helpers, device=self.device, seed=self.seed, frames=self.frames,
-                                    class_names=self.class_names, **{**self.explain_options, **options})
+                                    progress=False, class_names=self.class_names, **{**self.options, **quick})
             self._oracle_row(result)
             if self.animation:
                 figure_bundle(animate(result, 0))  # the first bundle imports Plotly's renderers (seconds)
@@ -256,7 +215,7 @@ class ExplainerPanel(widgets.VBox):
         if index not in self._probabilities:
             if len(self._probabilities) > 256:
                 self._probabilities.clear()
-            self._probabilities[index] = class_probabilities(self.classifier, self.images[index:index + 1])[0]
+            self._probabilities[index] = probabilities(self.classifier, self.images[index:index + 1])[0].cpu()
         return self._probabilities[index]
 
     # --- callbacks ---------------------------------------------------------------------------------------------
@@ -296,25 +255,18 @@ class ExplainerPanel(widgets.VBox):
                 probs, self.class_names, title=f"the classifier on image #{index} (the transition comes here)"))
 
     def _on_method(self, change: dict[str, Any]) -> None:
-        self._apply_method(reset=True)
+        self._show_options()
 
-    def _apply_method(self, reset: bool) -> None:
-        """Enable the sliders the method has options for; with ``reset``, move them to the method's defaults."""
-        defaults = method_defaults(self.method.value)
-        for name, slider in self._sliders.items():
-            slider.disabled = name not in defaults
-            if reset and name in defaults and isinstance(defaults[name], (int, float)):
-                value = defaults[name]
-                if isinstance(slider, widgets.FloatLogSlider):
-                    value = min(max(value, 10 ** slider.min), 10 ** slider.max)
-                else:
-                    value = min(max(value, slider.min), slider.max)
-                slider.value = value
+    def _show_options(self) -> None:
+        """Build the settings of the method chosen (each at the panel's ``options`` value, else its default)."""
+        self.option_controls.show(method_registry.get(self.method.value), self.options)
+        self.controls.disable = [*self._fixed, *self.option_controls.widgets()]
 
     # --- explaining --------------------------------------------------------------------------------------------
     def _configure(self, index: int | None, target: int | str | None, method: str | None,
                    settings: dict[str, Any]) -> dict[str, Any]:
-        """Move the controls to the values asked for; return the call's options (sliders + the rest)."""
+        """Move the controls to the values asked for; return the call's options (the panel's ``options``, the
+        controls' values, then ``settings``)."""
         if index is not None:
             if not 0 <= int(index) < len(self.images):
                 raise IndexError(f"index {index} out of range for {len(self.images)} images")
@@ -325,26 +277,12 @@ class ExplainerPanel(widgets.VBox):
                 raise ValueError(f"method {method!r} is not offered here; choose one of {offered}")
             self.method.value = method
         if target is not None:
-            if isinstance(target, str):
-                if target not in self.class_names:
-                    raise ValueError(f"unknown class name {target!r}; known: {', '.join(self.class_names)}")
-                target = self.class_names.index(target)
-            if not 0 <= int(target) < len(self.class_names):
-                raise ValueError(f"target {target} out of range: {len(self.class_names)} classes")
-            self.target.value = int(target)
-        options = dict(self.explain_options)
-        accepted = method_defaults(self.method.value)
-        for name, slider in self._sliders.items():
-            if name in settings:
-                value = settings.pop(name)
-                if name in accepted and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    with slider.hold_sync():
-                        slider.value = value
-                options[name] = value
-            elif name in accepted:
-                options[name] = slider.value
-        options.update(settings)
-        return options
+            self.target.value = class_index(target, self.class_names)
+        spec = method_registry.get(self.method.value)
+        for name, value in settings.items():
+            if name in self.option_controls.controls:
+                self.option_controls.set(name, spec.option(name).check(value))
+        return {**self.options, **self.option_controls.values(), **settings}
 
     def _caller(self, request: dict[str, Any]) -> Call:
         def call(token: CancelToken, feed: ProgressFeed) -> Counterfactuals:
@@ -371,7 +309,7 @@ class ExplainerPanel(widgets.VBox):
     def _oracle_row(self, result: Counterfactuals) -> dict[str, str]:
         if self.oracle is None:
             return {}
-        verdict = int(class_probabilities(self.oracle, result.counterfactual[:1])[0].argmax())
+        verdict = int(probabilities(self.oracle, result.counterfactual[:1])[0].argmax())
         target = int(result.target[0])
         mark = "✓" if verdict == target else "✗"
         name = self.class_names[verdict] if verdict < len(self.class_names) else str(verdict)
@@ -390,7 +328,7 @@ class ExplainerPanel(widgets.VBox):
 
         Args:
             index / target / method: set the controls first (None keeps the current value; target may be a name).
-            **settings: ``lam``, ``steps``, ``kappa`` (moved on their sliders) or any other option of the method.
+            **settings: options of the method (those with a control are moved on it first).
 
         Returns:
             The ``Counterfactuals`` (also in ``panel.result``), or None if the call failed: the message then shows in
@@ -442,3 +380,4 @@ def descendants(widget: widgets.Widget) -> list[widgets.Widget]:
         found.extend(descendants(child))
         found.append(child)
     return found
+

@@ -9,7 +9,7 @@ import torch
 
 from ..results import Counterfactuals
 from ..viz.images import difference_rgb, display_scale, png_bytes, signed_difference
-from ..viz.labels import CHANGE_THRESHOLD, SampleSummary, summarize
+from ..viz.summaries import CHANGE_THRESHOLD, SampleSummary, summarize
 from .display import ImageSlot, clear, show_figure
 
 

@@ -86,7 +86,7 @@ class RunControls(widgets.VBox):
     def fail(self, error: BaseException) -> None:
         """Show ``error`` for a run that could not even start (bad arguments)."""
         if not self.runner.busy:
-            self.set_busy(False, "")
+            self.set_busy(False, "failed")
         self.errors.show(error)
 
     def _job(self, label: str, call: Call, present: Present, box: dict[str, Any],
