@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import cfnb
-from cfnb.audit import AuditReport, Estimate, Factor, latent_factor, spurious
+from cfnb.audit import AuditReport, AuditSettings, Estimate, Factor, latent_factor, spurious
 from cfnb.audit.statistics import PoissonWeights, RunningCorrelation, RunningMean, TopK
 
 
@@ -145,13 +145,93 @@ def test_limit_progress_and_dataset_input():
     assert calls[-1] == (37, 37) and [c[0] for c in calls] == [10, 20, 30, 37]
 
 
+def test_progress_callable_gets_done_and_total_and_the_searches_draw_no_bar(capsys):
+    x, labels, _ = two_channel_data(40)
+    generator = ToyGenerator()
+    calls = []
+    spurious(ChannelZero(), x, [latent_factor(generator, "level", lambda z: -z)], generator=generator, labels=labels,
+             batch_size=16, counterfactuals=20, options={"steps": 5}, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(16, 40), (32, 40), (40, 40)]
+    assert "cfnb.explain" not in capsys.readouterr().err  # the counterfactual searches run with progress=False
+    with pytest.raises(TypeError, match="progress must be True"):
+        spurious(ChannelZero(), x, {"zero": invert(0)}, progress="yes")
+
+
+# --- settings --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("limit", 0, "limit must be a positive int"),
+    ("limit", 2.5, "limit must be a positive int"),
+    ("batch_size", 0, "batch_size must be a positive int"),
+    ("counterfactuals", -1, "counterfactuals must be an int >= 0"),
+    ("threshold", 0.0, r"threshold must be in \(0, 1\]"),
+    ("threshold", 1.5, r"threshold must be in \(0, 1\]"),
+    ("groups", "yes", "groups must be True, False or None"),
+    ("bootstrap", 5, "bootstrap must be an int >= 10"),
+    ("min_group", -1, "min_group must be an int >= 0"),
+    ("seed", 1.5, "seed must be an int"),
+    ("gallery", -2, "gallery must be an int >= 0"),
+])
+def test_audit_settings_refuse_values_out_of_range(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        AuditSettings(**{field: value})
+    x, _, _ = two_channel_data(8)
+    with pytest.raises(ValueError, match=message):  # the same check for a keyword override
+        spurious(ChannelZero(), x, {"zero": invert(0)}, progress=False, **{field: value})
+
+
+def test_audit_settings_are_frozen_and_keep_the_defaults():
+    settings = AuditSettings()
+    assert (settings.limit, settings.batch_size, settings.counterfactuals, settings.groups, settings.min_group,
+            settings.threshold, settings.bootstrap, settings.seed, settings.gallery) == (
+        None, 256, 64, None, 20, cfnb.audit.FLAG_THRESHOLD, 200, 0, 4)
+    with pytest.raises(AttributeError):
+        settings.limit = 3
+
+
+def test_unknown_override_is_a_type_error_naming_the_settings():
+    x, _, _ = two_channel_data(8)
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['limits'\].*limit, batch_size, "
+                                        r"counterfactuals, groups, min_group, threshold, bootstrap, seed, gallery"):
+        spurious(ChannelZero(), x, {"zero": invert(0)}, limits=3, progress=False)
+    with pytest.raises(TypeError, match=r"\['counterfactual_options'\].*go in options="):  # the old name of options
+        spurious(ChannelZero(), x, {"zero": invert(0)}, counterfactual_options={"steps": 3}, progress=False)
+    with pytest.raises(TypeError, match="settings must be a cfnb.audit.AuditSettings"):
+        spurious(ChannelZero(), x, {"zero": invert(0)}, settings={"limit": 3}, progress=False)
+
+
+def test_settings_and_overrides_give_the_same_report_as_keywords():
+    x, labels, tint = two_channel_data(90)
+    generator = ToyGenerator()
+    factors = [latent_factor(generator, "level", lambda z: -z), Factor("one", invert(1))]
+    common = dict(generator=generator, labels=labels, factor_values={"one": tint}, options={"steps": 8, "lr": 0.3},
+                  progress=False)
+    keywords = dict(limit=70, batch_size=16, counterfactuals=20, min_group=3, threshold=0.3, bootstrap=30, seed=5,
+                    gallery=2)
+
+    def comparable(report):
+        raw = report.to_dict()
+        raw.pop("seconds")
+        return raw
+
+    by_keywords = comparable(spurious(ChannelZero(), x, factors, **common, **keywords))
+    by_settings = comparable(spurious(ChannelZero(), x, factors, settings=AuditSettings(**keywords), **common))
+    half = AuditSettings(limit=70, batch_size=16, bootstrap=30, seed=99)
+    mixed = comparable(spurious(ChannelZero(), x, factors, settings=half, counterfactuals=20, min_group=3,
+                                threshold=0.3, seed=5, gallery=2, **common))
+    assert by_keywords == by_settings == mixed
+    assert by_keywords["settings"]["options"] == {"kappa": 1.0, "steps": 8, "lr": 0.3}
+    assert "counterfactual_options" not in by_keywords["settings"]
+    assert by_keywords["n_images"] == 70 and by_keywords["shares"]
+
+
 def test_editor_audit_flips_attribute_alone_and_compares_with_the_redraw():
     x, labels, tint = two_channel_data(120)
     attributes = torch.stack([labels.float(), tint.float(), torch.zeros(120), torch.ones(120)], 1)
     editor = ToyEditor()
     report = spurious(ChannelZero(), x, ["A", "B", "C"], editor=editor, labels=labels, attributes=attributes,
                       exclusive=[["C", "D"]], counterfactuals=24, progress=False,
-                      counterfactual_options={"steps": 60, "lr": 0.3, "kappa": 1.0})
+                      options={"steps": 60, "lr": 0.3, "kappa": 1.0})
     assert report.scores["A"].value == pytest.approx(1.0)
     assert report.scores["B"].value == 0.0 and report.scores["C"].value == 0.0
     assert report.flagged == ["A"]
@@ -213,7 +293,7 @@ def test_generator_counterfactual_shares_follow_the_factor_the_classifier_uses()
     generator = ToyGenerator()
     factors = [latent_factor(generator, "tint", lambda z: -z), latent_factor(generator, "level", lambda z: -z)]
     report = spurious(ChannelZero(), x, factors, generator=generator, labels=labels, counterfactuals=40,
-                      counterfactual_options={"steps": 80, "lr": 0.3, "kappa": 1.0, "lam": 1.0, "grow": 0},
+                      options={"steps": 80, "lr": 0.3, "kappa": 1.0, "lam": 1.0, "grow": 0},
                       progress=False)
     assert report.scores["level"].value > 0.95 and report.scores["tint"].value == 0.0
     assert report.counterfactual_validity.value > 0.9
@@ -394,7 +474,7 @@ def test_models_are_restored_after_the_audit():
     x, _, _ = two_channel_data(16)
     editor = ToyEditor().train()
     spurious(ChannelZero(), x, ["A"], editor=editor, attributes=torch.zeros(16, 4), counterfactuals=4,
-             counterfactual_options={"steps": 5}, progress=False)
+             options={"steps": 5}, progress=False)
     assert editor.training and editor.scale.requires_grad
 
 
@@ -427,3 +507,26 @@ def test_config_with_an_unknown_model_or_missing_file(tmp_path, capsys):
     assert "no shipped model named 'no-such-model'" in capsys.readouterr().err
     assert run_config(tmp_path / "missing.json") == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_config_takes_options_and_refuses_counterfactual_options(tmp_path, capsys, monkeypatch):
+    from cfnb.audit import config
+
+    x, labels, _ = two_channel_data(30)
+    monkeypatch.setattr(config, "build", lambda cfg: {"classifier": ChannelZero(), "images": x, "labels": labels,
+                                                      "factors": {"zero": invert(0)}})
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps({"classifier": "toy", "data": {"name": "colored_mnist"}, "counterfactuals": 0,
+                                "options": {"steps": 7}, "bootstrap": 20, "progress": False, "json": "audit-out.json"}))
+    assert config.run_config(path) == 0
+    written = json.loads((tmp_path / "audit-out.json").read_text())
+    assert written["settings"]["options"] == {"kappa": 1.0, "steps": 7} and written["settings"]["bootstrap"] == 20
+    assert (tmp_path / "audit.html").is_file()
+    capsys.readouterr()
+    path.write_text(json.dumps({"classifier": "toy", "data": {"name": "colored_mnist"},
+                                "counterfactual_options": {"steps": 7}}))
+    assert config.run_config(path) == 2
+    assert "unknown key(s) ['counterfactual_options']" in capsys.readouterr().err
+    path.write_text(json.dumps({"classifier": "toy", "data": {"name": "colored_mnist"}, "options": [1, 2]}))
+    assert config.run_config(path) == 2
+    assert "options must be a mapping" in capsys.readouterr().err

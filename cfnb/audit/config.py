@@ -32,7 +32,7 @@ KEYS = {
     "limit": "audit the first N images",
     "batch_size": "images per batch (default 256)",
     "counterfactuals": "how many images also get a counterfactual (default 64)",
-    "counterfactual_options": "options for cfnb.explain, e.g. {\"steps\": 100}",
+    "options": "method options for the counterfactual searches (cfnb.explain), e.g. {\"steps\": 100}",
     "bootstrap": "bootstrap replicates (default 200)",
     "seed": "seed of the bootstrap, the interventions and the counterfactuals (default 0)",
     "threshold": "flip rate at which a factor is flagged (default cfnb.audit.FLAG_THRESHOLD)",
@@ -42,6 +42,8 @@ KEYS = {
     "json": "also write the report as JSON here (optional)",
     "progress": "show a progress bar (default true)",
 }
+SETTINGS = ("limit", "batch_size", "counterfactuals", "bootstrap", "seed", "threshold", "min_group", "gallery")
+"""Config keys passed to ``cfnb.audit.spurious`` as ``AuditSettings`` fields."""
 DATA_KEYS = {
     "colored_mnist": {"name", "split", "correlation", "seed"},
     "patched_mnist": {"name", "split", "correlation", "patch_class", "seed"},
@@ -76,16 +78,20 @@ def read_config(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: missing {key!r}: {KEYS[key]}")
     data = config["data"]
     if not isinstance(data, dict) or data.get("name") not in DATA_SETS:
-        raise ConfigError(f"{path}: 'data' must be an object whose 'name' is one of {', '.join(DATA_SETS)}, got {data!r}")
+        raise ConfigError(f"{path}: 'data' must be an object whose 'name' is one of {', '.join(DATA_SETS)}, "
+                          f"got {data!r}")
     strangers = sorted(set(data) - DATA_KEYS[data["name"]])
     if strangers:
-        raise ConfigError(f"{path}: data set {data['name']!r} takes {sorted(DATA_KEYS[data['name']])}, not {strangers}")
-    if "factors" in config and not (isinstance(config["factors"], list) and all(isinstance(f, str) for f in config["factors"])):
+        raise ConfigError(f"{path}: data set {data['name']!r} takes {sorted(DATA_KEYS[data['name']])}, "
+                          f"not {strangers}")
+    factors = config.get("factors", [])
+    if not (isinstance(factors, list) and all(isinstance(f, str) for f in factors)):
         raise ConfigError(f"{path}: 'factors' must be a list of names, got {config['factors']!r}")
     return config
 
 
-def _load(name: Any, role: str):
+def _load(name: Any, role: str) -> Any:
+    """The shipped model ``name`` (``cfnb.models.load``), with a ConfigError naming ``role`` when there is none."""
     from ..models import load
 
     if not isinstance(name, str):
@@ -164,10 +170,8 @@ def run_config(path: str | Path, out: str | Path | None = None) -> int:
     try:
         config = read_config(path)
         arguments = build(config)
-        options = {key: config[key] for key in ("limit", "batch_size", "counterfactuals", "counterfactual_options",
-                                                "bootstrap", "seed", "threshold", "min_group", "gallery",
-                                                "progress") if key in config}
-        report = spurious(**arguments, **options)
+        passed = {key: config[key] for key in (*SETTINGS, "options", "progress") if key in config}
+        report = spurious(**arguments, **passed)
     except (ConfigError, ValueError, TypeError, KeyError) as error:
         message = error.args[0] if error.args else repr(error)
         print(f"cfnb audit: {message}", file=sys.stderr)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..causal import spurious_dims
+from ..methods.causal import spurious_dims
 
 Intervention = Callable[..., torch.Tensor]
 
@@ -75,7 +75,8 @@ class Factor:
         for role in ("intervene", "reference", "read"):
             value = getattr(self, role)
             if value is not None and not callable(value):
-                raise TypeError(f"factor {self.name!r}: {role} must be callable (images -> ...), got {type(value).__name__}")
+                raise TypeError(f"factor {self.name!r}: {role} must be callable (images -> ...), got "
+                                f"{type(value).__name__}")
         if self.intervene is None:
             raise TypeError(f"factor {self.name!r} needs an intervene callable")
 
@@ -115,7 +116,8 @@ def latent_factor(generator: nn.Module, factor: str | Sequence[int], change: Cal
     """
     for needed in ("encode", "decode"):
         if not callable(getattr(generator, needed, None)):
-            raise TypeError(f"latent_factor needs a generator with encode() and decode(); {type(generator).__name__} lacks {needed}()")
+            raise TypeError(f"latent_factor needs a generator with encode() and decode(); "
+                            f"{type(generator).__name__} lacks {needed}()")
     dims = spurious_dims(generator, [factor] if isinstance(factor, str) else list(factor))
     if name is None:
         if not isinstance(factor, str):
@@ -180,7 +182,9 @@ class TransformInterventions:
         """Factor -> names of its values, where the factor gives them."""
         return {f.name: list(f.value_names) for f in self.factors if f.value_names}
 
-    def batch(self, images: torch.Tensor, index: torch.Tensor, attributes: torch.Tensor | None = None) -> InterventionBatch:
+    def batch(self, images: torch.Tensor, index: torch.Tensor,
+              attributes: torch.Tensor | None = None) -> InterventionBatch:
+        """Each factor's reference and intervened images for one batch, and the values its ``read`` gives."""
         cache: dict[Any, torch.Tensor] = {}
         references, edited, values = {}, {}, {}
         for factor in self.factors:
@@ -246,14 +250,15 @@ class EditorInterventions:
         known = list(getattr(editor, "attribute_names", None) or [])
         if missing or not known:
             lacks = ", ".join([m + "()" for m in missing] + ([] if known else ["attribute_names"]))
-            raise TypeError(f"an audit over attribute names needs an editor with encode(), decode() and attribute_names; "
-                            f"{type(editor).__name__} lacks {lacks}")
+            raise TypeError(f"an audit over attribute names needs an editor with encode(), decode() and "
+                            f"attribute_names; {type(editor).__name__} lacks {lacks}")
         names = list(names)
         if not names:
             raise ValueError("factors is empty: name at least one of the editor's attributes")
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise ValueError(f"the editor does not know the factor(s) {unknown}; its attributes are: {', '.join(known)}")
+            raise ValueError(f"the editor does not know the factor(s) {unknown}; its attributes are: "
+                             f"{', '.join(known)}")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"factor names must be unique; repeated: {duplicates}")
@@ -306,7 +311,9 @@ class EditorInterventions:
                         out[turned_on, self.attribute_names.index(partner)] = 0
         return out
 
-    def batch(self, images: torch.Tensor, index: torch.Tensor, attributes: torch.Tensor | None = None) -> InterventionBatch:
+    def batch(self, images: torch.Tensor, index: torch.Tensor,
+              attributes: torch.Tensor | None = None) -> InterventionBatch:
+        """The editor's redraw of each image (the reference) and one redraw per audited attribute flipped."""
         if attributes is None:
             attributes = self.read_attributes(images)
         attributes = attributes.to(images.device, images.dtype)
@@ -327,7 +334,7 @@ class EditorInterventions:
 
 
 def resolve_factors(factors: Any, editor: nn.Module | None, attribute_classifier: nn.Module | None,
-                    exclusive: Sequence[Sequence[str]] | None):
+                    exclusive: Sequence[Sequence[str]] | None) -> TransformInterventions | EditorInterventions:
     """Turn the ``factors`` argument of ``cfnb.audit.spurious`` into an interventions object."""
     if isinstance(factors, str):
         factors = [factors]

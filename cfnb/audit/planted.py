@@ -70,7 +70,7 @@ def shortcut_value_names(kind: str) -> list[str]:
 def shortcut_generator(dataset: object, shape_vae: nn.Module | None = None) -> nn.Module:
     """``ColourGenerator`` or ``PatchGenerator`` over ``shape_vae`` (default: the shipped ``mnist-vae``)."""
     from ..data.shortcuts import add_patch
-    from ..generators import ColourGenerator, PatchGenerator
+    from ..models.generators import ColourGenerator, PatchGenerator
     from ..models import load
 
     kind = _shortcut_kind(dataset)
@@ -82,7 +82,8 @@ def shortcut_generator(dataset: object, shape_vae: nn.Module | None = None) -> n
     return PatchGenerator(vae, mask)
 
 
-def renderer_factors(faces: object, names: Sequence[str]) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+def renderer_factors(faces: object,
+                     names: Sequence[str]) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """Ground-truth interventions on a ``FaceDataset``: each face re-rendered with attribute ``name`` flipped.
 
     The renderer changes that attribute alone (Blond_Hair / Black_Hair kept exclusive as the data set documents),

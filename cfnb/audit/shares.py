@@ -85,15 +85,15 @@ def editor_counterfactuals(classifier: nn.Module, images: torch.Tensor, attribut
     with torch.no_grad():
         target = counterfactual_targets(torch.softmax(classifier(images), 1))
     result = explain(classifier, images, target, method="attribute", editor=editor, attributes=attributes,
-                     seed=seed, frames=2, **dict(options))
+                     seed=seed, frames=2, progress=False, **dict(options))
     delta = result.extras["attribute_delta"].float()
     start = result.extras["attribute_start"].float()
     device = images.device
     with torch.no_grad():
         content = editor.encode(images)
-        sufficient = torch.stack([
-            classifier(editor.decode(content, (start + delta * _one_hot(delta.shape[1], [k])).to(device))).argmax(1).cpu()
-            == result.target for k in range(delta.shape[1])], 1)
+        alone = [(start + delta * _one_hot(delta.shape[1], [k])).to(device) for k in range(delta.shape[1])]
+        sufficient = torch.stack([classifier(editor.decode(content, attributes_k)).argmax(1).cpu() == result.target
+                                  for attributes_k in alone], 1)
     return CounterfactualBatch(list(result.extras["attribute_names"]), _normalise(delta.abs()), delta, result.valid,
                                sufficient, _query_change(result), result)
 
@@ -104,7 +104,8 @@ def _one_hot(size: int, dims: Sequence[int], device: torch.device | str = "cpu")
     return select
 
 
-def generator_components(generator: nn.Module, extra: Mapping[str, Sequence[int]] | None = None) -> dict[str, list[int]]:
+def generator_components(generator: nn.Module,
+                         extra: Mapping[str, Sequence[int]] | None = None) -> dict[str, list[int]]:
     """Named groups of latent dims to split an edit into: ``generator.factor_dims``, audited factors' own dims, and
     ``"other"`` for dims no factor names."""
     components = {name: list(dims) for name, dims in (getattr(generator, "factor_dims", None) or {}).items()}
@@ -130,8 +131,9 @@ def generator_counterfactuals(classifier: nn.Module, images: torch.Tensor, gener
                          "the counterfactual edit cannot be split into factors")
     with torch.no_grad():
         target = counterfactual_targets(torch.softmax(classifier(images), 1))
-    settings = {"spurious": None, "move": "causal", **dict(options)}
-    result = explain(classifier, images, target, method="causal", generator=generator, seed=seed, frames=2, **settings)
+    search = {"spurious": None, "move": "causal", **dict(options)}
+    result = explain(classifier, images, target, method="causal", generator=generator, seed=seed, frames=2,
+                     progress=False, **search)
     start, end = result.extras["latent_start"], result.extras["latent_end"]
     names = list(components)
     device = next((p.device for p in generator.parameters()), torch.device("cpu"))

@@ -39,11 +39,13 @@ class Estimate:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Estimate":
+        """The estimate ``to_dict`` wrote (None back to NaN)."""
         nan = float("nan")
         return cls(*(nan if raw.get(k) is None else float(raw[k]) for k in ("value", "low", "high")), int(raw["n"]))
 
     @classmethod
     def missing(cls) -> "Estimate":
+        """A figure that could not be computed: NaN value and interval, n = 0."""
         nan = float("nan")
         return cls(nan, nan, nan, 0)
 
@@ -74,6 +76,7 @@ class PoissonWeights:
         self.generator = torch.Generator().manual_seed(seed)
 
     def draw(self, n: int) -> torch.Tensor:
+        """(B, n) float64 weights for the next ``n`` images."""
         rates = torch.ones(self.replicates, n, dtype=torch.float64)
         return torch.poisson(rates, generator=self.generator)
 
@@ -141,6 +144,7 @@ class RunningMean:
         return self.by_key[key].estimate() if key in self.by_key else Estimate.missing()
 
     def keys(self) -> list[Hashable]:
+        """The categories seen, sorted (numbers before text)."""
         return sorted(self.by_key, key=_sort_key)
 
     def worst(self, min_count: int) -> tuple[Hashable | None, Estimate]:

@@ -45,8 +45,9 @@ def data_size(data: Any) -> int | None:
     if torch.is_tensor(data):
         return int(data.shape[0])
     if isinstance(data, DataLoader):
+        dataset: Any = data.dataset  # a Dataset need not define __len__ (an IterableDataset does not)
         try:
-            return len(data.dataset)  # type: ignore[arg-type]
+            return len(dataset)
         except TypeError:
             return None
     try:
@@ -109,8 +110,8 @@ def stream(data: Any, *, labels: Any = None, attributes: Any = None,
         loader = data
         aligned = labels is not None or attributes is not None or values
         if aligned and not isinstance(data.sampler, SequentialSampler):
-            raise ValueError("labels, attributes or factor_values given beside a DataLoader that does not read in order "
-                             "(shuffle=True or a custom sampler): they cannot be matched to its images; pass "
+            raise ValueError("labels, attributes or factor_values given beside a DataLoader that does not read in "
+                             "order (shuffle=True or a custom sampler): they cannot be matched to its images; pass "
                              "shuffle=False, or let the loader's batches carry them")
     elif isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
         loader = DataLoader(data, batch_size=batch_size, shuffle=False)
