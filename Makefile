@@ -1,7 +1,8 @@
 # cfnb developer commands. Needs only Python 3 (with venv) and pip; everything else goes into .venv.
 #
 #   make demo    explain held-out MNIST digits with the shipped models (writes artifacts/demo/*.html)
-#   make test    the whole suite: tests/, the notebooks (nbval) and the real-browser checks
+#   make test    lint, then the whole suite: tests/, the notebooks (nbval) and the real-browser checks
+#   make lint    ruff (lint + import order) and mypy over the package
 #   make lab     JupyterLab on notebooks/
 #   make bench   every benchmarks/*.py
 #   make train   retrain every shipped model (MODELS="a b" for a few)
@@ -30,7 +31,7 @@ MODELS ?=
 # JupyterLab refuses to start as root unless told to.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: venv demo test lab bench train
+.PHONY: venv demo lint test lab bench train
 
 venv: $(STAMP)
 
@@ -43,7 +44,11 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(PY) -m cfnb demo --out artifacts/demo/cfnb-demo.html
 
-test: venv
+lint: venv
+	$(VENV)/bin/ruff check cfnb tests benchmarks
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest $(NBVAL_ARGS) $(PYTEST_ARGS)
 
 lab: venv
@@ -56,5 +61,5 @@ bench: venv
 
 train: venv
 	models="$(MODELS)"; \
-	if [ -z "$$models" ]; then models=$$($(PY) -c 'from cfnb.models.recipes import RECIPES; print(" ".join(sorted(RECIPES)))'); fi; \
+	if [ -z "$$models" ]; then models=$$($(PY) -c 'from cfnb.training.recipes import RECIPES; print(" ".join(sorted(RECIPES)))'); fi; \
 	for name in $$models; do echo "== cfnb train $$name"; $(VENV)/bin/cfnb train "$$name"; done
