@@ -1,4 +1,4 @@
-"""Throughput of cfnb.audit.spurious on this CPU, and its memory over a 10,000-image audit.
+"""Throughput of cfnb.audit.spurious on the CPU it runs on, and its memory over a 10,000-image audit.
 
 - colored_mnist (colored-mnist-biased, factor "colour"): images/second with interventions only, at 1,000 and 10,000
   images, and with 64 counterfactuals (the default) at 1,000 images;

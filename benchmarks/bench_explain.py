@@ -107,7 +107,8 @@ def main() -> None:
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
     images, labels = data.images[order].to(device), data.labels[order].to(device)
     print()
-    print(f"{'method':<8}{'batch':>6}{'cf/s':>10}{'s/cf':>9}{'median steps':>14}{'validity':>10}{'L1':>8}{'peak MB':>9}")
+    print(f"{'method':<8}{'batch':>6}{'cf/s':>10}{'s/cf':>9}"
+          f"{'median steps':>14}{'validity':>10}{'L1':>8}{'peak MB':>9}")
     throughput = {}
     for method, models in helpers.items():
         for batch in batches:

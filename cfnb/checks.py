@@ -6,7 +6,8 @@ these functions, so the same mistake gets the same message everywhere: what is w
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,7 +51,8 @@ def check_images(images: Any, name: str = "images", *, channels: int | Sequence[
         allowed = (channels,) if isinstance(channels, int) else tuple(channels)
         if images.shape[1] not in allowed:
             wanted = " or ".join(str(c) for c in allowed)
-            raise ValueError(f"expected {wanted} channel(s), {name} have {images.shape[1]} (shape {tuple(images.shape)})")
+            raise ValueError(f"expected {wanted} channel(s), {name} have {images.shape[1]} "
+                             f"(shape {tuple(images.shape)})")
     return images
 
 
@@ -110,7 +112,7 @@ def check_number(name: str, value: Any, low: float, high: float = math.inf, *, i
     return value
 
 
-# --- labels, targets and class names -----------------------------------------------------------------------------------
+# --- labels, targets and class names ----------------------------------------------------------------------------------
 def as_labels(name: str, labels: Any, n: int, device: torch.device, num_classes: int | None = None) -> torch.Tensor:
     """Class labels as an (n,) long tensor on ``device``; an ``int`` is repeated n times.
 
@@ -157,7 +159,8 @@ def class_index(target: int | str, class_names: Sequence[str]) -> int:
     return target
 
 
-def resolve_targets(target: int | str | Sequence[int] | torch.Tensor, n: int, class_names: Sequence[str]) -> torch.Tensor:
+def resolve_targets(target: int | str | Sequence[int] | torch.Tensor, n: int,
+                    class_names: Sequence[str]) -> torch.Tensor:
     """Turn a class index, a class name or N indices into an (N,) long tensor, checking every class exists."""
     if isinstance(target, (int, str)) and not isinstance(target, bool):
         return torch.full((n,), class_index(target, class_names), dtype=torch.long)
@@ -248,8 +251,9 @@ def model_dtype(model: Any) -> torch.dtype | None:
     return None
 
 
-def resolve_device(device: str | torch.device | None, classifier: Any, fallback: torch.device | None = None) -> torch.device:
-    """cfnb's one device rule: an explicit ``device``, else the classifier's device (else ``fallback``, else the CPU)."""
+def resolve_device(device: str | torch.device | None, classifier: Any,
+                   fallback: torch.device | None = None) -> torch.device:
+    """cfnb's one device rule: an explicit ``device``, else the classifier's device, else ``fallback``, else the CPU."""
     if device is not None:
         return torch.device(device)
     return model_device(classifier) or fallback or torch.device("cpu")

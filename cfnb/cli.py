@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="explain held-out MNIST digits with the shipped models; write an HTML page")
     demo.add_argument("--out", default="cfnb-demo.html", help="HTML page to write (default: cfnb-demo.html)")
     demo.add_argument("--count", type=int, default=8, help="how many held-out digits (default: 8)")
-    demo.add_argument("--methods", default="latent,mirror,pixel", help="comma-separated methods (default: latent,mirror,pixel)")
+    demo.add_argument("--methods", default="latent,mirror,pixel",
+                      help="comma-separated methods (default: latent,mirror,pixel)")
     demo.set_defaults(run=_demo)
     train = sub.add_parser("train", help="reproduce a shipped model's weights from the embedded data")
     train.add_argument("name", help="model name (see `cfnb models`), or 'all'")

@@ -1,8 +1,8 @@
 """``cfnb demo``: counterfactuals for a handful of held-out MNIST digits with the shipped models."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -11,7 +11,9 @@ PAIRS = {3: 8, 8: 3, 4: 9, 9: 4, 5: 6, 6: 5}
 
 def pick_digits(labels: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of ``count`` held-out digits (cycling through the pairs 3↔8, 4↔9, 5↔6) and their targets."""
-    chosen, targets, used = [], [], set()
+    chosen: list[int] = []
+    targets: list[int] = []
+    used: set[int] = set()
     sources = list(PAIRS) + [d for d in range(10) if d not in PAIRS]
     while len(chosen) < count:
         for digit in sources:
@@ -40,7 +42,8 @@ def run_demo(out: Path, count: int = 8, methods: Sequence[str] = ("latent", "mir
     index, targets = pick_digits(data.labels, count)
     out.parent.mkdir(parents=True, exist_ok=True)
     images = data.images[index]
-    print(f"{'method':<8} {'digit':>5} {'source':>6} {'target':>6} {'prediction':>10} {'valid':>5} {'oracle':>6} {'L1':>7}")
+    print(f"{'method':<8} {'digit':>5} {'source':>6} {'target':>6} "
+          f"{'prediction':>10} {'valid':>5} {'oracle':>6} {'L1':>7}")
     written = []
     for method in methods:
         result = explain(classifier, images, targets, method=method, progress=False, **helpers.get(method, {}))
@@ -53,7 +56,8 @@ def run_demo(out: Path, count: int = 8, methods: Sequence[str] = ("latent", "mir
         print(f"{method:<8} validity {result.validity:.2f}, oracle validity {believed.float().mean().item():.2f}, "
               f"{result.seconds:.2f} s for {len(result)} digits")
         page = out if method == methods[0] else out.with_name(f"{out.stem}-{method}{out.suffix}")
-        written.append(gallery_html(result, page, title=f"cfnb demo: {method} counterfactuals of held-out MNIST digits"))
+        title = f"cfnb demo: {method} counterfactuals of held-out MNIST digits"
+        written.append(gallery_html(result, page, title=title))
     for page in written:
         print(f"wrote {page}")
     return 0

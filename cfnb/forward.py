@@ -1,7 +1,8 @@
 """One batched forward pass for every caller: a model over many images in chunks, without gradients."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -5,9 +5,9 @@ Every long-running call (``cfnb.explain``, ``cfnb.audit.spurious``, the training
 """
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
-Progress = Union[bool, None, Callable[[int, int], None]]
+Progress = bool | None | Callable[[int, int], None]
 
 
 class Reporter:
@@ -45,7 +45,7 @@ class Reporter:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc: object) -> None:

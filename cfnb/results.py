@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -61,7 +62,7 @@ class Counterfactuals:
         """Share of counterfactuals whose prediction is the target."""
         return self.valid.float().mean().item() if len(self) else float("nan")
 
-    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "Counterfactuals":
+    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> Counterfactuals:
         """A ``Counterfactuals`` holding only the selected samples (an int keeps a batch of one)."""
         if isinstance(index, int):
             if not -len(self) <= index < len(self):
@@ -69,7 +70,8 @@ class Counterfactuals:
             index = [index % len(self)]
         if isinstance(index, slice):
             index = list(range(len(self)))[index]
-        index = torch.as_tensor(index, dtype=torch.long) if not (torch.is_tensor(index) and index.dtype == torch.bool) else index
+        if not (torch.is_tensor(index) and index.dtype == torch.bool):
+            index = torch.as_tensor(index, dtype=torch.long)
         changes = {name: getattr(self, name)[index] for name in _PER_SAMPLE}
         changes["trajectory"] = self.trajectory[:, index]
         changes["trajectory_probabilities"] = self.trajectory_probabilities[:, index]
@@ -100,7 +102,8 @@ class Counterfactuals:
         from safetensors.torch import save_file
 
         path = Path(path)
-        tensors = {f.name: getattr(self, f.name).contiguous() for f in fields(self) if torch.is_tensor(getattr(self, f.name))}
+        tensors = {f.name: getattr(self, f.name).contiguous() for f in fields(self)
+                   if torch.is_tensor(getattr(self, f.name))}
         plain_extras = {}
         for key, value in self.extras.items():
             if torch.is_tensor(value):
@@ -113,7 +116,7 @@ class Counterfactuals:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Counterfactuals":
+    def load(cls, path: str | Path) -> Counterfactuals:
         """Read a result written by ``save``."""
         from safetensors import safe_open
 

@@ -5,7 +5,6 @@ import copy
 
 import pytest
 import torch
-
 from tiny_models import TinyGenerator, intensity_bands, trained_tiny_classifier
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

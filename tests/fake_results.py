@@ -20,7 +20,7 @@ def make_result(n: int = 3, channels: int = 1, side: int = 8, frames: int = 6, c
     counterfactual = torch.rand(n, channels, side, side, generator=generator)
     if smooth:
         kernel = torch.ones(channels, 1, 5, 5) / 25
-        blur = lambda x: torch.nn.functional.conv2d(x, kernel, padding=2, groups=channels)  # noqa: E731
+        blur = lambda x: torch.nn.functional.conv2d(x, kernel, padding=2, groups=channels)
         original, counterfactual = blur(blur(original)).clamp(0, 1), blur(blur(counterfactual)).clamp(0, 1)
     weights = torch.linspace(0, 1, frames).view(frames, 1, 1, 1, 1)
     trajectory = original.unsqueeze(0) + weights * (counterfactual - original).unsqueeze(0)

@@ -6,12 +6,12 @@ import inspect
 
 import pytest
 import torch
+from tiny_models import intensity_bands
 
 import cfnb
 from cfnb.methods import MethodOutput, Option, available, get, register, unregister
 from cfnb.methods.base import interpolate
 from cfnb.widgets import AttributePanel, ExplainerPanel
-from tiny_models import intensity_bands
 
 HELPER_ROLES = {"generator", "decoder", "editor", "attribute_classifier", "oracle"}
 
@@ -115,7 +115,8 @@ def test_training_loops_follow_the_progress_contract():
     images, labels = intensity_bands(40, seed=1)
     seen: list[tuple[int, int]] = []
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
-    train_supervised(model, images, labels, epochs=2, batch_size=16, log=None, progress=lambda d, t: seen.append((d, t)))
+    train_supervised(model, images, labels, epochs=2, batch_size=16, log=None,
+                     progress=lambda d, t: seen.append((d, t)))
     assert seen == [(k, 6) for k in range(1, 7)]
 
 

@@ -8,7 +8,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -114,7 +115,7 @@ def test_expected_factor_is_flagged_but_not_a_shortcut():
 
 def test_streaming_gives_the_same_point_estimates_whatever_the_batching():
     x, labels, tint = two_channel_data(150)
-    half = lambda im: torch.where(torch.arange(len(im))[:, None, None, None] % 2 == 0, invert(0)(im), im)  # noqa: E731
+    half = lambda im: torch.where(torch.arange(len(im))[:, None, None, None] % 2 == 0, invert(0)(im), im)
     args = dict(labels=labels, factor_values={"half": tint}, counterfactuals=0, progress=False)
     small = spurious(ChannelZero(), x, {"half": half}, batch_size=1000, **args)
     tensor_batches = spurious(ChannelZero(), x, {"half": Factor("half", lambda im, index: half_by_index(im, index))},

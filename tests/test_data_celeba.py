@@ -37,14 +37,17 @@ def write_fake_celeba(folder: Path) -> None:
     n = len(FILES)
     # list_attr_celeba.txt: count, names (with the trailing space of the real file), rows aligned like the original
     rows = [f"{name} " + " ".join(f"{v:2d}" for v in _attributes(i)) for i, (name, _, _) in enumerate(FILES)]
-    (folder / "list_attr_celeba.txt").write_text(f"{n}\n" + " ".join(CELEBA_ATTRIBUTES) + " \n" + "\n".join(rows) + "\n")
+    (folder / "list_attr_celeba.txt").write_text(
+        f"{n}\n" + " ".join(CELEBA_ATTRIBUTES) + " \n" + "\n".join(rows) + "\n")
     (folder / "list_eval_partition.txt").write_text("".join(f"{name} {part}\n" for name, part, _ in FILES))
     (folder / "identity_CelebA.txt").write_text("".join(f"{name} {100 + i}\n" for i, (name, _, _) in enumerate(FILES)))
     (folder / "list_bbox_celeba.txt").write_text(
         f"{n}\nimage_id x_1 y_1 width height\n" + "".join(f"{name}    95  71 226 313\n" for name, _, _ in FILES))
-    landmarks = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
+    landmarks = ("lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y "
+                 "leftmouth_x leftmouth_y rightmouth_x rightmouth_y")
     (folder / "list_landmarks_align_celeba.txt").write_text(
-        f"{n}\n{landmarks}\n" + "".join(f"{name}  69  109  106  113   77  142   73  152  108  154\n" for name, _, _ in FILES))
+        f"{n}\n{landmarks}\n"
+        + "".join(f"{name}  69  109  106  113   77  142   73  152  108  154\n" for name, _, _ in FILES))
 
 
 @pytest.fixture()

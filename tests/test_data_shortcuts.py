@@ -65,7 +65,8 @@ def test_colour_draws_are_seeded_and_split_dependent():
     a, b = colored_mnist("test", 0.5, seed=3), colored_mnist("test", 0.5, seed=3)
     assert torch.equal(a.spurious, b.spurious) and torch.equal(a.images, b.images)
     assert not torch.equal(colored_mnist("test", 0.5, seed=4).spurious, a.spurious)
-    assert not torch.equal(colored_mnist("test-shuffled", seed=3).spurious, colored_mnist("test", None, seed=3).spurious)
+    assert not torch.equal(colored_mnist("test-shuffled", seed=3).spurious,
+                           colored_mnist("test", None, seed=3).spurious)
 
 
 def test_set_colour_changes_the_colour_only(coloured):

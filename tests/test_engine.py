@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tiny_models import TinyGAP, TinyGenerator, intensity_bands
 
 import cfnb
 from cfnb.results import Counterfactuals
-
-from tiny_models import TinyGAP, TinyGenerator, intensity_bands
 
 
 def targets_away(classifier, images):
@@ -133,7 +133,8 @@ def test_cancel_stops_early_and_progress_reports(tiny_classifier, tiny_images):
 
 
 def test_indexing_save_load_and_repr(tmp_path, tiny_classifier, tiny_images):
-    result = cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="pgd", steps=5)
+    result = cfnb.explain(tiny_classifier, tiny_images, targets_away(tiny_classifier, tiny_images), method="pgd",
+                          steps=5)
     one = result[2]
     assert len(one) == 1 and torch.equal(one.original[0], result.original[2])
     assert one.trajectory.shape[1] == 1

@@ -10,8 +10,10 @@ import scipy.linalg
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_models import TinyGAP
 from torch import nn
 
+from cfnb.forward import forward_in_batches
 from cfnb.metrics import (
     FIDResult,
     LPIPSUnavailable,
@@ -30,11 +32,9 @@ from cfnb.metrics import (
     sparsity,
     validity,
 )
-from cfnb.forward import forward_in_batches
 from cfnb.metrics.lpips import backbone_checkpoint, lpips_model
 from cfnb.models import LeNetClassifier
 from cfnb.results import Counterfactuals
-from tiny_models import TinyGAP
 
 
 # --- hand-built models -----------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_fid_names_its_network_and_uses_its_features(generator):
     assert result.value == pytest.approx(expected, rel=1e-6)
     assert float(result) == result.value > 0
     with pytest.raises(dataclasses.FrozenInstanceError):
-        result.value = 0.0  # type: ignore[misc]
+        result.value = 0.0
     with pytest.raises(TypeError, match="name"):
         fid(images_a, images_b, extractor, "")
 

@@ -7,9 +7,9 @@ import torch
 
 from cfnb.data import synth_faces
 from cfnb.data.faces import ATTRIBUTES
+from cfnb.forward import forward_in_batches
 from cfnb.models import AttributeClassifier, available, load
 from cfnb.training import measure_editor
-from cfnb.forward import forward_in_batches
 
 HELD_OUT_SEED = 4_242
 # faces-editor on 150 held-out faces: success 0.893 (Bangs) to 1.0, others kept >= 0.997, L1 to the renderer's

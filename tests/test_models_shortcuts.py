@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from cfnb.data import colored_mnist, patched_mnist
+from cfnb.forward import forward_in_batches
 from cfnb.models import available, load
 from cfnb.training.recipes.shortcuts import PATCH_CLASS
-from cfnb.forward import forward_in_batches
-
 
 
 def _accuracy(model, data) -> float:

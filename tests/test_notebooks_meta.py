@@ -362,7 +362,7 @@ def test_cfnb_missing_restores_the_import_system():
 
     with cfnb_missing():
         with pytest.raises(ImportError):
-            import cfnb  # noqa: F811
+            import cfnb
     import cfnb as again
 
     assert again is cfnb and sys.modules["cfnb"] is cfnb

@@ -21,7 +21,8 @@ def samples(mnist_test):
     pair_index = in_pairs[torch.linspace(0, len(in_pairs) - 1, 60).long()]
     return {
         "all-targets": (mnist_test.images[every], (mnist_test.labels[every] + 1) % 10),
-        "pairs": (mnist_test.images[pair_index], torch.tensor([PAIRS[int(l)] for l in mnist_test.labels[pair_index]])),
+        "pairs": (mnist_test.images[pair_index],
+                  torch.tensor([PAIRS[int(label)] for label in mnist_test.labels[pair_index]])),
     }
 
 
@@ -65,7 +66,8 @@ def test_pixel_baseline_fools_only_the_classifier(results, mnist_models, name):
 
 def test_mirror_probability_of_target_rises_along_the_path(results):
     result = results["mirror", "pairs"]
-    p_target = result.trajectory_probabilities.gather(2, result.target[None, :, None].expand(result.trajectory.shape[0], -1, 1)).squeeze(2)
+    index = result.target[None, :, None].expand(result.trajectory.shape[0], -1, 1)
+    p_target = result.trajectory_probabilities.gather(2, index).squeeze(2)
     rises = (p_target[-1] > p_target[0]).float().mean().item()
     monotone = ((p_target[1:] - p_target[:-1]) >= -0.05).all(0).float().mean().item()
     assert rises >= 0.95 and monotone >= 0.8

@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 import torch
+from fake_results import make_result
 from PIL import Image
 
 from cfnb import viz
 from cfnb.viz.animation import flip_frame, frame_positions
-from fake_results import make_result
 
 torch.set_num_threads(1)
 

@@ -12,13 +12,13 @@ from dataclasses import replace
 import ipywidgets as widgets
 import pytest
 import torch
-
-from cfnb.models import AttributeEditor, GAPClassifier
-from cfnb.notebook import setup_notebook
-from cfnb.methods.base import interpolate
-from cfnb.widgets import AttributePanel, ExplainerPanel
 from fake_results import make_result
 from tiny_models import TinyGenerator, intensity_bands
+
+from cfnb.methods.base import interpolate
+from cfnb.models import AttributeEditor, GAPClassifier
+from cfnb.notebook import setup_notebook
+from cfnb.widgets import AttributePanel, ExplainerPanel
 
 torch.set_num_threads(1)
 FACE_ATTRIBUTES = ["Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Male",
@@ -277,9 +277,9 @@ def test_repeated_explains_do_not_grow_memory(panel_factory):
 
     Three checks: (1) every earlier result and figure is garbage-collected (weak references die), (2) no widget
     is created per run (ipywidgets keeps every open widget alive: a FigureWidget per run would pile up), (3) the
-    process's peak RSS grows by less than 5 MB. Measured here: +0.8 MB over the first 50 runs after warm-up
-    (allocator arenas filling), then about 0.5 kB per run; one leaked figure with its display bundle is about
-    130 kB, so a per-run leak of it would add 13 MB and fail.
+    process's peak RSS grows by less than 5 MB. On Linux with ipywidgets 8: +0.8 MB over the first 50 runs after
+    warm-up (allocator arenas filling), then about 0.5 kB per run; one leaked figure with its display bundle is
+    about 130 kB, so a per-run leak of it would add 13 MB and fail.
     """
     import resource
     import weakref

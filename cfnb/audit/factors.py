@@ -16,8 +16,9 @@ Two families, each producing, per batch, the images with one factor changed and 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -88,7 +89,7 @@ class Reconstruction:
     """
 
     def __init__(self, generator: nn.Module):
-        self.generator = generator
+        self.generator: Any = generator
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return self.generator.decode(self.generator.encode(images))
@@ -124,11 +125,13 @@ def latent_factor(generator: nn.Module, factor: str | Sequence[int], change: Cal
             raise ValueError("latent_factor: give name=... when the factor is given as latent dims")
         name = factor
 
+    coder: Any = generator
+
     def intervene(images: torch.Tensor) -> torch.Tensor:
-        z = generator.encode(images)
+        z = coder.encode(images)
         moved = z.clone()
         moved[:, dims] = change(z[:, dims])
-        return generator.decode(moved)
+        return coder.decode(moved)
 
     return Factor(name, intervene, reference=Reconstruction(generator), read=read, latent_dims=dims)
 
@@ -320,15 +323,16 @@ class EditorInterventions:
         if attributes.shape != (len(images), len(self.attribute_names)):
             raise ValueError(f"attributes must be ({len(images)}, {len(self.attribute_names)}) in the editor's order "
                              f"({', '.join(self.attribute_names)}), got {tuple(attributes.shape)}")
-        content = self.editor.encode(images)
-        reference = self.editor.decode(content, attributes)
+        editor: Any = self.editor
+        content = editor.encode(images)
+        reference = editor.decode(content, attributes)
         if reference.shape != images.shape:
             raise ValueError(
                 f"the editor draws images of shape {tuple(reference.shape[1:])} but the audited images (the "
                 f"classifier's input) are {tuple(images.shape[1:])}: editor and classifier must work at the same "
                 "image size; resize the images or use an editor trained at the classifier's size"
             )
-        edited = {name: self.editor.decode(content, self.flipped(attributes, name)) for name in self.names}
+        edited = {name: editor.decode(content, self.flipped(attributes, name)) for name in self.names}
         values = {name: attributes[:, self.attribute_names.index(name)].round().long().cpu() for name in self.names}
         return InterventionBatch({name: reference for name in self.names}, edited, values, attributes)
 

@@ -10,11 +10,12 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from ..data.shortcuts import ShortcutDataset
 from .factors import Factor
 
 
@@ -29,7 +30,7 @@ def _shortcut_kind(dataset: object) -> str:
                     f"got {type(dataset).__name__}")
 
 
-def shortcut_factor(dataset: object, seed: int = 0) -> Factor:
+def shortcut_factor(dataset: ShortcutDataset, seed: int = 0) -> Factor:
     """The planted shortcut of ``dataset`` as a ``Factor`` named ``"colour"`` or ``"patch"``.
 
     Intervention: ``colour``: each digit recoloured in another of the ten colours, drawn uniformly (seeded, one
@@ -67,11 +68,11 @@ def shortcut_value_names(kind: str) -> list[str]:
     return [f"{kind} disagrees with class", f"{kind} agrees with class"]
 
 
-def shortcut_generator(dataset: object, shape_vae: nn.Module | None = None) -> nn.Module:
+def shortcut_generator(dataset: ShortcutDataset, shape_vae: nn.Module | None = None) -> nn.Module:
     """``ColourGenerator`` or ``PatchGenerator`` over ``shape_vae`` (default: the shipped ``mnist-vae``)."""
     from ..data.shortcuts import add_patch
-    from ..models.generators import ColourGenerator, PatchGenerator
     from ..models import load
+    from ..models.generators import ColourGenerator, PatchGenerator
 
     kind = _shortcut_kind(dataset)
     vae = shape_vae if shape_vae is not None else load("mnist-vae")

@@ -258,7 +258,7 @@ class AuditReport:
         return text
 
     @classmethod
-    def from_json(cls, source: str | Path) -> "AuditReport":
+    def from_json(cls, source: str | Path) -> AuditReport:
         """Read a report written by ``to_json`` (a path or the JSON text)."""
         from .report_json import report_from_dict
 

@@ -23,6 +23,11 @@ def _in(value: Any) -> Estimate | None:
     return None if value is None else Estimate.from_dict(value)
 
 
+def _required(value: Any) -> Estimate:
+    """A figure every report has; a missing one reads as ``Estimate.missing()``."""
+    return Estimate.missing() if value is None else Estimate.from_dict(value)
+
+
 def report_to_dict(report: AuditReport) -> dict[str, Any]:
     """JSON-ready dictionary of ``report`` (gallery images as PNG data URIs, two-channel images drawn as RGB)."""
     return {
@@ -50,14 +55,14 @@ def report_from_dict(raw: dict[str, Any]) -> AuditReport:
     return AuditReport(
         classifier=raw["classifier"], class_names=raw["class_names"], factors=raw["factors"],
         expected=raw["expected"], n_images=raw["n_images"],
-        scores={f: _in(e) for f, e in raw["scores"].items()},
-        figures={f: {k: _in(e) for k, e in figs.items()} for f, figs in raw["figures"].items()},
-        per_class={f: {c: _in(e) for c, e in rows.items()} for f, rows in raw["per_class"].items()},
+        scores={f: _required(e) for f, e in raw["scores"].items()},
+        figures={f: {k: _required(e) for k, e in figs.items()} for f, figs in raw["figures"].items()},
+        per_class={f: {c: _required(e) for c, e in rows.items()} for f, rows in raw["per_class"].items()},
         groups={f: [{**row, "accuracy": _in(row["accuracy"]), "flip_rate": _in(row["flip_rate"])} for row in rows]
                 for f, rows in raw["groups"].items()},
         worst_group={f: {**g, "accuracy": _in(g["accuracy"])} for f, g in raw["worst_group"].items()},
-        accuracy=_in(raw["accuracy"]), shares={k: _in(e) for k, e in raw["shares"].items()},
-        counterfactual_validity=_in(raw["counterfactual_validity"]), flagged=raw["flagged"],
+        accuracy=_in(raw["accuracy"]), shares={k: _required(e) for k, e in raw["shares"].items()},
+        counterfactual_validity=_required(raw["counterfactual_validity"]), flagged=raw["flagged"],
         threshold=raw["threshold"], settings=raw["settings"], seconds=raw["seconds"], notes=raw["notes"],
         value_names=raw.get("value_names", {}), redraw_agreement=_in(raw.get("redraw_agreement")),
         gallery=[GalleryPair(g["factor"], g["kind"], image_from_data_uri(g["before"]),

@@ -28,8 +28,9 @@ pixel shares hardly differ (docs/audits.md).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -89,10 +90,11 @@ def editor_counterfactuals(classifier: nn.Module, images: torch.Tensor, attribut
     delta = result.extras["attribute_delta"].float()
     start = result.extras["attribute_start"].float()
     device = images.device
+    drawer: Any = editor
     with torch.no_grad():
-        content = editor.encode(images)
+        content = drawer.encode(images)
         alone = [(start + delta * _one_hot(delta.shape[1], [k])).to(device) for k in range(delta.shape[1])]
-        sufficient = torch.stack([classifier(editor.decode(content, attributes_k)).argmax(1).cpu() == result.target
+        sufficient = torch.stack([classifier(drawer.decode(content, attributes_k)).argmax(1).cpu() == result.target
                                   for attributes_k in alone], 1)
     return CounterfactualBatch(list(result.extras["attribute_names"]), _normalise(delta.abs()), delta, result.valid,
                                sufficient, _query_change(result), result)
@@ -137,14 +139,15 @@ def generator_counterfactuals(classifier: nn.Module, images: torch.Tensor, gener
     start, end = result.extras["latent_start"], result.extras["latent_end"]
     names = list(components)
     device = next((p.device for p in generator.parameters()), torch.device("cpu"))
+    coder: Any = generator
     with torch.no_grad():
         z0, z1 = start.to(device), end.to(device)
-        base = generator.decode(z0)
-        parts, sufficient = [], []
+        base = coder.decode(z0)
+        changes, sufficient = [], []
         for name in names:
-            alone = generator.decode(z0 + (z1 - z0) * _one_hot(z0.shape[1], components[name], device))
-            parts.append((alone - base).abs().flatten(1).mean(1))
+            alone = coder.decode(z0 + (z1 - z0) * _one_hot(z0.shape[1], components[name], device))
+            changes.append((alone - base).abs().flatten(1).mean(1))
             sufficient.append(classifier(alone.to(images.device)).argmax(1).cpu() == result.target)
-        parts = torch.stack(parts, 1).cpu()
+        parts = torch.stack(changes, 1).cpu()
     return CounterfactualBatch(names, _normalise(parts), None, result.valid, torch.stack(sufficient, 1),
                                _query_change(result), result)

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,8 +35,14 @@ from torch import nn
 from ..checks import check_classifier, check_classifier_images, class_names_of, resolve_device
 from ..modes import frozen
 from ..progress import Progress, Reporter, check_progress
-from .factors import (EditorInterventions, InterventionBatch, TransformInterventions, card_value, read_values,
-                      resolve_factors)
+from .factors import (
+    EditorInterventions,
+    InterventionBatch,
+    TransformInterventions,
+    card_value,
+    read_values,
+    resolve_factors,
+)
 from .report import AuditReport, GalleryPair
 from .shares import CounterfactualBatch, editor_counterfactuals, generator_components, generator_counterfactuals
 from .statistics import Estimate, PoissonWeights, RunningCorrelation, RunningMean, TopK, difference

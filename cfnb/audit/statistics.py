@@ -11,8 +11,9 @@ Nothing here knows about models or plots: tensors in, numbers out.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Hashable, Iterable
+from typing import Any
 
 import torch
 
@@ -38,13 +39,13 @@ class Estimate:
                 for k, v in (("value", self.value), ("low", self.low), ("high", self.high), ("n", self.n))}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Estimate":
+    def from_dict(cls, raw: dict) -> Estimate:
         """The estimate ``to_dict`` wrote (None back to NaN)."""
-        nan = float("nan")
-        return cls(*(nan if raw.get(k) is None else float(raw[k]) for k in ("value", "low", "high")), int(raw["n"]))
+        value, low, high = (float("nan") if raw.get(k) is None else float(raw[k]) for k in ("value", "low", "high"))
+        return cls(value, low, high, int(raw["n"]))
 
     @classmethod
-    def missing(cls) -> "Estimate":
+    def missing(cls) -> Estimate:
         """A figure that could not be computed: NaN value and interval, n = 0."""
         nan = float("nan")
         return cls(nan, nan, nan, 0)
@@ -143,11 +144,11 @@ class RunningMean:
             return self.overall.estimate()
         return self.by_key[key].estimate() if key in self.by_key else Estimate.missing()
 
-    def keys(self) -> list[Hashable]:
+    def keys(self) -> list[Any]:
         """The categories seen, sorted (numbers before text)."""
         return sorted(self.by_key, key=_sort_key)
 
-    def worst(self, min_count: int) -> tuple[Hashable | None, Estimate]:
+    def worst(self, min_count: int) -> tuple[Any, Estimate]:
         """The category with the lowest mean among those with at least ``min_count`` images, and its figure.
 
         The interval is that of the minimum itself: in each bootstrap replicate the minimum over the same

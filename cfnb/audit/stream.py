@@ -5,8 +5,9 @@ that per-image inputs given beside the data (labels, attributes, factor values) 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, SequentialSampler

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+import os
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
@@ -44,7 +46,8 @@ class ImageDataset(Dataset):
 
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.images.shape[1:])
-        return f"{type(self).__name__}(n={len(self)}, image={shape}, classes={len(self.class_names)}, source={self.source!r})"
+        return (f"{type(self).__name__}(n={len(self)}, image={shape}, classes={len(self.class_names)}, "
+                f"source={self.source!r})")
 
 
 class AttributeDataset(Dataset):
@@ -88,7 +91,8 @@ class AttributeDataset(Dataset):
 
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.images.shape[1:])
-        return f"{type(self).__name__}(n={len(self)}, image={shape}, attributes={len(self.attribute_names)}, source={self.source!r})"
+        return (f"{type(self).__name__}(n={len(self)}, image={shape}, attributes={len(self.attribute_names)}, "
+                f"source={self.source!r})")
 
 
 def check_split(split: str, allowed: Sequence[str]) -> None:
@@ -97,11 +101,8 @@ def check_split(split: str, allowed: Sequence[str]) -> None:
         raise ValueError(f"unknown split {split!r}; use one of {', '.join(repr(a) for a in allowed)}")
 
 
-def cache_dir() -> "Path":
+def cache_dir() -> Path:
     """Folder for derived caches (``$CFNB_CACHE`` or ``~/.cache/cfnb``)."""
-    import os
-    from pathlib import Path
-
     root = Path(os.environ.get("CFNB_CACHE", Path.home() / ".cache" / "cfnb"))
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -34,8 +34,7 @@ Nuisance factors are the parameters that are not attributes; ``FaceDataset.nuisa
 """
 from __future__ import annotations
 
-import math
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -136,7 +135,8 @@ class FaceDataset(AttributeDataset):
                       index: torch.Tensor | Sequence[int] | slice | None = None) -> torch.Tensor:
         """Re-render faces with one nuisance factor (``background`` or a continuous parameter) set to ``value``."""
         if name not in NUISANCE_FACTORS + CONTINUOUS_PARAMS:
-            raise KeyError(f"unknown nuisance factor {name!r}; known: {', '.join(NUISANCE_FACTORS + CONTINUOUS_PARAMS)}")
+            raise KeyError(f"unknown nuisance factor {name!r}; "
+                           f"known: {', '.join(NUISANCE_FACTORS + CONTINUOUS_PARAMS)}")
         params = self.subset_params(index)
         n = len(params["Male"])
         value = torch.as_tensor(value, dtype=torch.float32)
@@ -148,7 +148,8 @@ class FaceDataset(AttributeDataset):
         return render_faces(params, self.size)
 
 
-def set_attribute(params: dict[str, torch.Tensor], name: str, value: int | float | bool | torch.Tensor) -> dict[str, torch.Tensor]:
+def set_attribute(params: dict[str, torch.Tensor], name: str,
+                  value: int | float | bool | torch.Tensor) -> dict[str, torch.Tensor]:
     """Return a copy of ``params`` with attribute ``name`` set to ``value`` (keeping hair colours exclusive).
 
     Raises:
@@ -192,12 +193,14 @@ def _validate_correlations(correlations: Mapping[tuple[str, str], float] | None)
                     f"factors {', '.join(NUISANCE_FACTORS)}"
                 )
         if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"correlation {key!r}: probability {p!r} is outside [0, 1]; pass P(target == source) in [0, 1]")
+            raise ValueError(f"correlation {key!r}: probability {p!r} is outside [0, 1]; "
+                             f"pass P(target == source) in [0, 1]")
         if key[0] == key[1] or {key[0], key[1]} == set(_HAIR):
-            raise ValueError(f"correlation {key!r} ties a variable to itself (Blond_Hair and Black_Hair are one hair colour)")
+            raise ValueError(f"correlation {key!r} ties a variable to itself "
+                             f"(Blond_Hair and Black_Hair are one hair colour)")
         pairs.append((key[0], key[1], float(p)))
     # Blond_Hair and Black_Hair are one node ("hair"): each node may be the target of one pair only, and no cycles.
-    node = lambda name: "hair" if name in _HAIR else name  # noqa: E731
+    node = lambda name: "hair" if name in _HAIR else name
     targets = [node(t) for _, t, _ in pairs]
     for t in set(targets):
         if targets.count(t) > 1:
@@ -214,12 +217,15 @@ def _validate_correlations(correlations: Mapping[tuple[str, str], float] | None)
 
 def sample_face_params(n: int, seed: int = 0,
                        correlations: Mapping[tuple[str, str], float] | None = None) -> dict[str, torch.Tensor]:
-    """Draw the latent parameters of ``n`` faces (deterministic for a seed); see ``synth_faces`` for ``correlations``."""
+    """Draw the latent parameters of ``n`` faces (deterministic for a seed).
+
+    See ``synth_faces`` for ``correlations``.
+    """
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise ValueError(f"n must be a positive int (number of faces), got {n!r}")
     pairs = _validate_correlations(correlations)
     g = torch.Generator().manual_seed(int(seed))
-    u = lambda: torch.rand(n, generator=g)  # noqa: E731
+    u = lambda: torch.rand(n, generator=g)
     params: dict[str, torch.Tensor] = {}
     for name in ATTRIBUTES:
         if name not in _HAIR:
@@ -228,7 +234,7 @@ def sample_face_params(n: int, seed: int = 0,
     params["Blond_Hair"] = (hair == 1).float()
     params["Black_Hair"] = (hair == 2).float()
     params["background"] = (u() < 0.5).float()
-    spread = lambda scale: (u() * 2 - 1) * scale  # noqa: E731
+    spread = lambda scale: (u() * 2 - 1) * scale
     params.update(
         background_hue=u(), background_shade=u(), center_x=spread(0.08), center_y=spread(0.06),
         scale=0.88 + 0.18 * u(), roll=spread(0.12), yaw=spread(1.0), aspect=0.9 + 0.2 * u(), skin_tone=u(),
@@ -309,8 +315,8 @@ def _hsv(h: torch.Tensor, s: torch.Tensor | float, v: torch.Tensor | float) -> t
 
 
 def _lerp(a: Sequence[float], b: Sequence[float], t: torch.Tensor) -> torch.Tensor:
-    a, b = torch.tensor(a), torch.tensor(b)
-    return a + (b - a) * t[:, None]
+    start, end = torch.tensor(a), torch.tensor(b)
+    return start + (end - start) * t[:, None]
 
 
 def _colours(p: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -426,7 +432,7 @@ def draw_faces(p: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     y = (-_col(sin) * du + _col(cos) * dv) / _col(unit)
     tau = _col(1.0 / size / unit)  # half a pixel, in face units: the softness of every edge
     sharpness = -1 / tau
-    soft = lambda d: torch.sigmoid(d * sharpness)  # noqa: E731
+    soft = lambda d: torch.sigmoid(d * sharpness)
 
     male = _col(p["Male"])
     a = 0.60 * p["aspect"] * (1 + 0.06 * p["Male"])  # face half-width

@@ -15,7 +15,7 @@ digit); ``correlation=0.0`` gives the reversed split.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -8,8 +8,9 @@ over single images would. The loop ends when all are done, when ``steps`` run ou
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -169,7 +170,8 @@ def run_batched(
     frozen = torch.zeros(n, dtype=torch.bool, device=params.device)
     steps_used = torch.full((n,), steps, dtype=torch.long, device=params.device)
     final = params.detach().clone()
-    opt = torch.optim.Adam([params], lr=lr) if optimiser == "adam" else torch.optim.SGD([params], lr=lr) if optimiser == "sgd" else None
+    opt = (torch.optim.Adam([params], lr=lr) if optimiser == "adam"
+           else torch.optim.SGD([params], lr=lr) if optimiser == "sgd" else None)
     if opt is None and optimiser != "sign":
         raise ValueError(f"unknown optimiser {optimiser!r}; use 'adam', 'sgd' or 'sign'")
     snapshots: list[torch.Tensor] = [params.detach().clone()] if snapshot_every else []

@@ -7,7 +7,7 @@ way relies on the shortcut, which is how ``cfnb.audit`` measures reliance instea
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +85,8 @@ def causal(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kap
     if move == "spurious":
         free = 1.0 - free
 
-    def compose(z: torch.Tensor, fade: float = 1.0, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def compose(z: torch.Tensor, fade: float = 1.0,
+                rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         original, start = pick(x, rows), pick(base, rows)
         drawn = generator.decode(z)
         mask = change_mask((drawn - start).detach(), mask_threshold, grow)

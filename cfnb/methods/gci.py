@@ -7,7 +7,8 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -109,12 +110,14 @@ def starting_attributes(problem: Problem, attributes: torch.Tensor | None, names
     if attributes is not None:
         attributes = torch.as_tensor(attributes, dtype=x.dtype, device=x.device)
         if attributes.shape != (x.shape[0], len(names)):
-            raise ValueError(f"attributes must be ({x.shape[0]}, {len(names)}) for this editor, got {tuple(attributes.shape)}")
+            raise ValueError(f"attributes must be ({x.shape[0]}, {len(names)}) for this editor, "
+                             f"got {tuple(attributes.shape)}")
         return attributes
     reader = problem.models.get("attribute_classifier")
-    reader_names = list(getattr(reader, "attribute_names", names)) if reader is not None else None
-    if reader is None and hasattr(problem.classifier, "multilabel"):
-        reader, reader_names = problem.classifier.multilabel, list(problem.classifier.attribute_names)
+    reader_names = list(getattr(reader, "attribute_names", names)) if reader is not None else []
+    classifier: Any = problem.classifier  # an AttributeClassifier view when it has ``multilabel``
+    if reader is None and hasattr(classifier, "multilabel"):
+        reader, reader_names = classifier.multilabel, list(classifier.attribute_names)
     if reader is None:
         raise TypeError(
             "method='attribute' needs the images' current attributes: pass attributes=(N, K) tensor, or "
@@ -181,7 +184,8 @@ def attribute(problem: Problem, *, steps: int, lr: float, lam: float, p: float, 
         loss = loss + sparsity * (a - pick(a0, rows)).abs().sum(1)
         return StepOutcome(loss, margin(logits, wanted) > kappa)
 
-    run = run_batched(start_logit, objective, steps=steps, lr=lr, progress=problem.progress, should_stop=problem.should_stop)
+    run = run_batched(start_logit, objective, steps=steps, lr=lr, progress=problem.progress,
+                      should_stop=problem.should_stop)
     with torch.no_grad():
         a_end = to_attributes(run.params)
     path = decode_path(render, interpolate(a0, a_end, problem.frames))

@@ -6,12 +6,12 @@ source ``s`` and target ``t`` (``w = W_t − W_s``, ``b = b_t − b_s``, ``m(p) 
     p(k) = p − 2k · m(p) · w / ‖w‖²        (k = 0.5 on the boundary, k = 1 the full reflection)
 
 The pooled change is spread over the spatial feature map with the class activation map as the spatial prior, and a
-decoder trained for that classifier (``cfnb.training.train_decoder``) turns feature maps back into images. Sweeping k gives the
-step-wise transition; only the decoder is ever trained.
+decoder trained for that classifier (``cfnb.training.train_decoder``) turns feature maps back into images. Sweeping k
+gives the step-wise transition; only the decoder is ever trained.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

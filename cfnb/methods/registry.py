@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -84,7 +85,7 @@ class Option:
         if self.kind == "any":
             return value
         if self.kind == "choice":
-            if value not in self.choices:  # type: ignore[operator]
+            if value not in (self.choices or ()):  # __post_init__ ensures a choice option has choices
                 raise ValueError(f"{self.name} must be {self.describe_range()}, got {value!r}")
             return value
         if self.kind == "bool":
@@ -214,7 +215,7 @@ class Method:
                     needs = ", ".join(a + "()" for a in helper.needs)
                     return f"{self.name!r} needs {helper.role}=... with {needs}"
                 continue
-            if helper.required and not (helper.find is not None and _can_find(helper, classifier)):
+            if helper.required and not (helper.find is not None and _can_find(helper.find, classifier)):
                 needs = f" with {', '.join(a + '()' for a in helper.needs)}" if helper.needs else ""
                 return f"{self.name!r} needs {helper.role}=...{needs} ({helper.help})"
         return None
@@ -234,11 +235,11 @@ class Method:
                                 f"{', '.join(a for a in helper.needs if not callable(getattr(model, a, None)))}")
 
 
-def _can_find(helper: Helper, classifier: nn.Module) -> bool:
-    finder = getattr(helper.find, "available", None)  # a finder may say so without loading anything
-    if callable(finder):
-        return bool(finder(classifier))
-    return helper.find(classifier) is not None  # type: ignore[misc]
+def _can_find(find: Callable[[nn.Module], Any], classifier: nn.Module) -> bool:
+    available = getattr(find, "available", None)  # a finder may say so without loading anything
+    if callable(available):
+        return bool(available(classifier))
+    return find(classifier) is not None
 
 
 _REGISTRY: dict[str, Method] = {}

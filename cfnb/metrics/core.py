@@ -8,13 +8,14 @@ input's device (or a float for rates). Functions that run a model take it first,
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from ..checks import as_labels, check_images, check_logits, check_model, check_number, check_pair
 from ..forward import forward_in_batches
 from ..results import Counterfactuals
+
 
 # --- validity ------------------------------------------------------------------------------------------------------
 def validity(result_or_predictions: Counterfactuals | torch.Tensor, target: int | torch.Tensor | None = None) -> float:
@@ -186,7 +187,8 @@ def mnac(
     if threshold == 1.0:
         raise ValueError("threshold must be below 1")
     before = classifier_logits("attribute_classifier", attribute_classifier, original, batch_size).sigmoid() > threshold
-    after = classifier_logits("attribute_classifier", attribute_classifier, counterfactual, batch_size).sigmoid() > threshold
+    after = (classifier_logits("attribute_classifier", attribute_classifier, counterfactual, batch_size).sigmoid()
+             > threshold)
     counted = counted_attributes(before.shape[1], exclude, before.device)
     return (before != after)[:, counted].sum(dim=1)
 

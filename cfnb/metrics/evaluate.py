@@ -1,8 +1,9 @@
 """``evaluate``: every metric the given models allow, averaged over the samples of a ``Counterfactuals``."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
+import torch
 from torch import nn
 
 from ..results import Counterfactuals
@@ -11,6 +12,7 @@ from .fid import FIDResult, domain_features, fid
 from .interpretability import Autoencoder, im1, im2
 from .lpips import lpips_distance
 from .transition import cout
+
 
 def evaluate(
     result: Counterfactuals,

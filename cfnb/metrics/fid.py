@@ -5,8 +5,9 @@ network's features and always reports which network (``FIDResult.network``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -138,7 +139,7 @@ class PooledFeatures(nn.Module):
 
     def __init__(self, classifier: nn.Module):
         super().__init__()
-        self.classifier = classifier
+        self.classifier: Any = classifier  # any cfnb classifier with features()
         self.name = f"{type(classifier).__name__}.features+GAP"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """IM1 and IM2 (Van Looveren & Klaise, 2021): does a counterfactual look like its target class's data?"""
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 

@@ -1,12 +1,13 @@
 """COUT (counterfactual transition, Khorram & Li, CVPR 2022): how fast inserting the changed pixels moves the class."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from ..checks import as_labels, check_model, check_pair, check_positive_int
 from .core import classifier_logits
+
 
 def _insertion_ranks(original: torch.Tensor, counterfactual: torch.Tensor) -> torch.Tensor:
     """(N, H*W) rank of each pixel by |x' - x| summed over channels, largest first (ties in raster order)."""

@@ -160,7 +160,8 @@ class FeatureDecoder(nn.Module):
         super().__init__()
         self.feature_channels, self.image_channels, self.upsamplings = feature_channels, image_channels, upsamplings
         self.width = width
-        layers: list[nn.Module] = [nn.Conv2d(feature_channels, 2 * width, 3, 1, 1), nn.BatchNorm2d(2 * width), nn.ReLU()]
+        layers: list[nn.Module] = [nn.Conv2d(feature_channels, 2 * width, 3, 1, 1), nn.BatchNorm2d(2 * width),
+                                   nn.ReLU()]
         channels = 2 * width
         for i in range(upsamplings):
             out = max(width // (2 ** i), 16)

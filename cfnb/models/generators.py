@@ -5,6 +5,8 @@ plus explicit nuisance dimensions (colour, patch), and say which dimensions thos
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -19,10 +21,12 @@ class ColourGenerator(nn.Module):
         shape_vae: a 1-channel generator with ``encode``/``decode`` (e.g. ``cfnb.models.load("mnist-vae")``).
     """
 
+    shape_vae: Any  # any 1-channel generator with encode()/decode() and latent_dim
+
     def __init__(self, shape_vae: nn.Module):
         super().__init__()
         self.shape_vae = shape_vae
-        self.shape_dim = int(shape_vae.latent_dim)
+        self.shape_dim = int(self.shape_vae.latent_dim)
         self.latent_dim = self.shape_dim + 3
         self.factor_dims = {"shape": list(range(self.shape_dim)), "colour": [self.shape_dim + i for i in range(3)]}
         self.in_channels = 3
@@ -49,13 +53,16 @@ class PatchGenerator(nn.Module):
         patch_mask: (1, 1, H, W) 0/1 tensor marking the patch square (``cfnb.data`` exposes it as ``patch_mask``).
     """
 
+    shape_vae: Any  # any 1-channel generator with encode()/decode() and latent_dim
+    patch_mask: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, shape_vae: nn.Module, patch_mask: torch.Tensor):
         super().__init__()
         if patch_mask.ndim != 4 or patch_mask.shape[:2] != (1, 1):
             raise ValueError(f"patch_mask must be (1, 1, H, W), got {tuple(patch_mask.shape)}")
         self.shape_vae = shape_vae
         self.register_buffer("patch_mask", patch_mask.float())
-        self.shape_dim = int(shape_vae.latent_dim)
+        self.shape_dim = int(self.shape_vae.latent_dim)
         self.latent_dim = self.shape_dim + 1
         self.factor_dims = {"shape": list(range(self.shape_dim)), "patch": [self.shape_dim]}
         self.in_channels = 1

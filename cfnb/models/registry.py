@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from . import architectures
@@ -79,7 +78,8 @@ def load_card(card: ModelCard) -> nn.Module:
             f"SHA-256 of {card.path.name} is {actual}, registry says {card.sha256}: the file is corrupt or was "
             f"changed; reinstall cfnb or run `cfnb train {card.name}`"
         )
-    model = build(card.architecture, card.kwargs)
+    # Any: torch types Module.__setattr__ for tensors and modules only, and plain attributes are set below
+    model: Any = build(card.architecture, card.kwargs)
     model.load_state_dict(load_file(str(card.path)))
     model.eval()
     model.cfnb_name = card.name  # lets methods find companion models (e.g. a Mirror-CFE decoder)

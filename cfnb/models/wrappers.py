@@ -1,6 +1,8 @@
 """Views that give other models the structure the counterfactual methods expect."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,7 +26,7 @@ class AttributeClassifier(nn.Module):
             raise KeyError(f"unknown attribute {attribute!r}; known: {', '.join(attribute_names)}")
         if not isinstance(getattr(multilabel, "head", None), nn.Linear):
             raise TypeError("AttributeClassifier needs a classifier with a linear `head` (GAP + linear structure)")
-        self.multilabel = multilabel
+        self.multilabel: Any = multilabel  # any multi-label GAP classifier, called and read through its head
         self.attribute = attribute
         self.attribute_names = list(attribute_names)
         self.index = attribute_names.index(attribute)
@@ -35,7 +37,7 @@ class AttributeClassifier(nn.Module):
     @property
     def head(self) -> nn.Linear:
         """A 2-class linear head equivalent to this view (rows: zeros, the attribute's row)."""
-        source = self.multilabel.head
+        source: nn.Linear = self.multilabel.head
         head = nn.Linear(source.in_features, 2).to(source.weight.device, source.weight.dtype)
         with torch.no_grad():
             head.weight.zero_()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..progress import Progress, Reporter
+
+ModelT = TypeVar("ModelT", bound=nn.Module)
 
 
 def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -50,7 +53,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
 
 
 def fit(
-    model: nn.Module,
+    model: ModelT,
     n: int,
     batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
     *,
@@ -63,14 +66,15 @@ def fit(
     log_every: int = 1,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
-) -> nn.Module:
+) -> ModelT:
     """The loop every recipe shares: seeded shuffling, Adam(W) with a one-cycle schedule, ``batch_loss(index, rng)``
     per batch of sample indices, a log line every ``log_every`` epochs, ``progress`` over the steps (True: a bar,
     False: none, or a callable ``(done, total)``); returns the model in eval mode."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = model.parameters()
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4) if optimiser == "adamw" else torch.optim.Adam(params, lr=lr)
+    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=1e-4) if optimiser == "adamw"
+           else torch.optim.Adam(params, lr=lr))
     total_steps = epochs * math.ceil(n / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=pct_start)
     start = time.perf_counter()
@@ -96,7 +100,7 @@ def fit(
 
 
 def train_supervised(
-    model: nn.Module,
+    model: ModelT,
     images: torch.Tensor,
     targets: torch.Tensor,
     *,
@@ -109,7 +113,7 @@ def train_supervised(
     seed: int = 0,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
-) -> nn.Module:
+) -> ModelT:
     """Train a classifier with AdamW and a one-cycle schedule (``log`` and ``progress`` as for ``fit``).
 
     Args:
@@ -148,14 +152,15 @@ def train_vae(
 ) -> nn.Module:
     """Train a VAE with a Bernoulli (binary cross-entropy) likelihood and KL weight ``beta`` (``log`` and
     ``progress`` as for ``fit``)."""
+    model: Any = vae  # any VAE with encode_distribution() and decode(), not only ConvVAE
 
     def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         batch = images[index]
-        z, kl = _elbo_terms(*vae.encode_distribution(batch))
-        return F.binary_cross_entropy(vae.decode(z), batch, reduction="sum") / len(batch) + beta * kl
+        z, kl = _elbo_terms(*model.encode_distribution(batch))
+        return F.binary_cross_entropy(model.decode(z), batch, reduction="sum") / len(batch) + beta * kl
 
-    return fit(vae, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5, log=log,
-               progress=progress)
+    return fit(vae, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5,
+               log=log, progress=progress)
 
 
 @torch.no_grad()
@@ -166,5 +171,5 @@ def accuracy(model: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
         model.eval()
     correct = 0
     for start in range(0, len(images), batch_size):
-        correct += (model(images[start:start + batch_size]).argmax(1) == labels[start:start + batch_size]).sum().item()
+        correct += int((model(images[start:start + batch_size]).argmax(1) == labels[start:start + batch_size]).sum())
     return correct / len(images)

@@ -6,6 +6,7 @@ from torch import nn
 
 from ..forward import forward_in_batches
 
+
 @torch.no_grad()
 def per_attribute_accuracy(model: nn.Module, images: torch.Tensor, attributes: torch.Tensor,
                            names: list[str]) -> dict[str, float]:

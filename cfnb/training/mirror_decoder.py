@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -84,9 +84,9 @@ def train_decoder(
     classification (the decoded edit is classified as its features are); triangulation (pairwise image distances
     proportional to pairwise feature distances). For the first ``warmup`` share of the epochs only the image loss
     counts (the other losses' gradients through the classifier overwhelm it while decodes are still grey blobs),
-    then the others ramp in linearly over the next ``warmup`` share. The paper's adversarial loss is left out: it needs a discriminator
-    and many more steps than a CPU budget allows; the feature and classification losses keep decodes on the
-    classifier's side of the manifold.
+    then the others ramp in linearly over the next ``warmup`` share. The paper's adversarial loss is left out: it
+    needs a discriminator and many more steps than a CPU budget allows; the feature and classification losses keep
+    decodes on the classifier's side of the manifold.
 
     ``multilabel=True`` is for a head of K independent attribute logits (e.g. ``faces-classifier``): each path flips
     one random attribute, across the boundary of its ``AttributeClassifier`` view (w = ±w_k, b = ±b_k), and the
@@ -123,7 +123,7 @@ def train_decoder(
                     edited_pooled = pooled + change
                     edited_logits = head(edited_pooled)
                 decoded = decoder(torch.cat([fmap, edited_map]))
-                recon, edit = decoded[: len(x)], decoded[len(x):]
+                recon = decoded[: len(x)]
                 re_pooled = features(decoded).mean((2, 3))
                 scale = pooled.pow(2).mean().clamp_min(1e-8)
                 losses = torch.stack([

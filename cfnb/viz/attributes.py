@@ -38,7 +38,7 @@ def attribute_deltas(result: Counterfactuals, index: int = 0, *, top: int | None
     start, end = result.extras.get("attribute_start"), result.extras.get("attribute_end")
     ends = start is not None and end is not None
     hover = "%{y}: %{x:+.3f}" + ("<br>%{customdata[0]:.2f} → %{customdata[1]:.2f}" if ends else "") + "<extra></extra>"
-    custom = [[float(start[i, k]), float(end[i, k])] for k in order] if ends else None
+    custom = [[float(start[i, k]), float(end[i, k])] for k in order] if start is not None and end is not None else None
     summary = summarize(result, i)
     figure = go.Figure(go.Bar(
         x=[round(delta[k], 4) for k in order], y=[str(names[k]) for k in order], orientation="h",

@@ -1,7 +1,7 @@
 """``compare``: original | counterfactual | signed difference for many counterfactuals, one row each."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots

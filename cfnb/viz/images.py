@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import io
+
 import numpy as np
 import torch
 from PIL import Image
@@ -43,7 +44,7 @@ def to_pil(image: torch.Tensor | np.ndarray, scale: int = 1) -> Image.Image:
     array = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 else to_uint8(image)
     picture = Image.fromarray(np.ascontiguousarray(array))  # uint8 (H, W) -> "L", (H, W, 3) -> "RGB"
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     return picture
 
 

@@ -2,7 +2,7 @@
 search, so the student sees what is to be changed)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import torch

@@ -1,8 +1,8 @@
 """The words and numbers that figures, panels and exports print about one counterfactual (one place, one wording)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -118,4 +118,5 @@ def describe_attribute_change(names: Sequence[str], delta: torch.Tensor, target_
     order = delta.abs().argsort(descending=True)[:top]
     parts = [f"{'raise' if delta[i] > 0 else 'lower'} {names[i]} by {abs(delta[i].item()):.2f}"
              for i in order if abs(delta[i].item()) >= threshold]
-    return f"to become {target_name}: " + (", ".join(parts) if parts else f"no attribute moved by more than {threshold:.2f}")
+    moved = ", ".join(parts) if parts else f"no attribute moved by more than {threshold:.2f}"
+    return f"to become {target_name}: " + moved

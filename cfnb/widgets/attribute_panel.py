@@ -5,7 +5,8 @@ import collections
 import html
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import torch
@@ -85,7 +86,8 @@ class AttributePanel(widgets.VBox):
         names = list(attribute_names if attribute_names is not None else getattr(editor, "attribute_names", []) or [])
         if not names:
             raise ValueError("attribute_names are needed (the editor has no `attribute_names`)")
-        self.classifier, self.editor, self.images = classifier, editor, images
+        self.classifier, self.images = classifier, images
+        self.editor: Any = editor  # any editor with edit(), or encode()/decode()
         self.attribute_names = names
         self._explain_fn = explain_fn
         self.device, self.frames, self.seed = device, frames, seed
@@ -229,7 +231,7 @@ class AttributePanel(widgets.VBox):
                 time.sleep(wait)
             try:
                 self.refresh()
-            except Exception as error:  # noqa: BLE001 - a failing update shows, the loop goes on
+            except Exception as error:
                 self.errors.show(error)
 
     def wait_for_updates(self, timeout: float = 5.0) -> bool:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import functools
 import html
 import logging
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import ipywidgets as widgets
 
@@ -59,11 +60,11 @@ def guarded(callback: _Callback, errors: ErrorBox) -> _Callback:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - a callback's error must become visible, whatever it is
+        except Exception as error:
             errors.show(error)
             return None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(_Callback, wrapper)
 
 
 class ImageSlot(widgets.VBox):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import html
 import threading
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 import torch
@@ -197,7 +198,7 @@ class ExplainerPanel(widgets.VBox):
             self._oracle_row(result)
             if self.animation:
                 figure_bundle(animate(result, 0))  # the first bundle imports Plotly's renderers (seconds)
-        except Exception:  # noqa: BLE001 - warming up must never break building the panel
+        except Exception:
             pass
 
     # --- state -------------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ others sit under "more options". A new method or option shows up here without to
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -69,6 +70,8 @@ class OptionControls(widgets.VBox):
         controls: option name -> widget, for the options on show.
         method: the method whose options are on show.
     """
+
+    children: Sequence[widgets.Widget]  # ipywidgets' own trait, declared because ipywidgets has no type hints
 
     def __init__(self) -> None:
         self.controls: dict[str, widgets.Widget] = {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import html
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -92,7 +93,7 @@ class RunControls(widgets.VBox):
     def _job(self, label: str, call: Call, present: Present, box: dict[str, Any],
              then: Present | None = None, pause: float = 0.0) -> Callable[[CancelToken], None]:
         def job(token: CancelToken) -> None:
-            current = lambda: self.runner.is_current(token)  # noqa: E731
+            current = lambda: self.runner.is_current(token)
             feed = ProgressFeed(self.progress, None, active=current)
             start = time.perf_counter()
             self.set_busy(True, f"running {label}…")
@@ -116,7 +117,7 @@ class RunControls(widgets.VBox):
                     self.status.value = html.escape(f"{message}; drawing the figure…")
                     time.sleep(pause)
                     then(result)
-            except Exception as error:  # noqa: BLE001 - shown in the panel, kept in box for callers
+            except Exception as error:
                 box["error"] = error
                 if current():
                     self.errors.show(error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -14,6 +14,7 @@ from ...forward import forward_in_batches
 from ...models import load
 from ...models.registry import REGISTRY_PATH, WEIGHTS_DIR, ModelCard, sha256_of, write_card
 from ..mirror_decoder import train_decoder
+
 
 @dataclass
 class TrainedModel:
@@ -25,12 +26,18 @@ class TrainedModel:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-RECIPES: dict[str, Callable[[int], TrainedModel]] = {}
+class Recipe(Protocol):
+    """A training recipe: ``recipe(seed)`` trains a shipped model; each recipe has its own default seed."""
+
+    def __call__(self, seed: int = ...) -> TrainedModel: ...
+
+
+RECIPES: dict[str, Recipe] = {}
 
 
 def recipe(name: str):
     """Register a training recipe under a shipped model's name."""
-    def wrap(function: Callable[[int], TrainedModel]) -> Callable[[int], TrainedModel]:
+    def wrap(function: Recipe) -> Recipe:
         RECIPES[name] = function
         return function
     return wrap
@@ -38,7 +45,7 @@ def recipe(name: str):
 
 def mirror_decoder_recipe(classifier_name: str, images: torch.Tensor, test_images: torch.Tensor, epochs: int,
                     seed: int, multilabel: bool = False, **options) -> TrainedModel:
-    classifier = load(classifier_name)
+    classifier: Any = load(classifier_name)  # a GAP classifier, read through features()
     decoder = train_decoder(classifier, images, epochs=epochs, seed=seed, multilabel=multilabel, **options)
     with torch.no_grad():
         recon = forward_in_batches(lambda x: decoder(classifier.features(x)), test_images, 500)

@@ -34,7 +34,7 @@ def faces_classifier(seed: int = 0) -> TrainedModel:
     """Multi-label GAP CNN (32-64-128-128) over every synthetic-face attribute; BCE, 8 epochs on 8,000 faces."""
     train = _faces(FACES_TRAIN_N, FACES_TRAIN_SEED)
     test = _faces(FACES_TEST_N, FACES_TEST_SEED)
-    kwargs = {"in_channels": 3, "num_classes": len(ATTRIBUTES), **FACE_CLASSIFIER_KWARGS}
+    kwargs: dict[str, Any] = {"in_channels": 3, "num_classes": len(ATTRIBUTES), **FACE_CLASSIFIER_KWARGS}
     model = train_supervised(GAPClassifier(**kwargs), train.images, train.attributes, loss="bce", epochs=8,
                              lr=3e-3, max_shift=2, seed=seed)
     per_attribute = per_attribute_accuracy(model, test.images, test.attributes, list(ATTRIBUTES))
@@ -72,7 +72,7 @@ def faces_editor(seed: int = 0) -> TrainedModel:
     """AttributeEditor (width 16) trained with paired supervision from ``render_faces`` plus a small term from the
     frozen ``faces-classifier``; judged by ``faces-classifier`` and by the L1 to the renderer's ground truth."""
     names = list(ATTRIBUTES)
-    kwargs = {"num_attributes": len(names), "attribute_names": names, "width": FACES_EDITOR_WIDTH}
+    kwargs: dict[str, Any] = {"num_attributes": len(names), "attribute_names": names, "width": FACES_EDITOR_WIDTH}
     classifier = load("faces-classifier")
     editor = train_editor(AttributeEditor(**kwargs), steps=FACES_EDITOR_STEPS, batch_size=64, seed=seed,
                           classifier=classifier, classifier_weight=FACES_EDITOR_CLASSIFIER_WEIGHT)
@@ -134,7 +134,7 @@ def _smiling_model(correlations, seed: int) -> tuple[nn.Module, dict[str, Any]]:
     faces-classifier learns it; the planted Smiling-Blond_Hair agreement is untouched.
     """
     train = _faces(FACES_TRAIN_N, FACES_TRAIN_SEED + 1, correlations)
-    kwargs = {"in_channels": 3, "num_classes": 2, **FACE_CLASSIFIER_KWARGS}
+    kwargs: dict[str, Any] = {"in_channels": 3, "num_classes": 2, **FACE_CLASSIFIER_KWARGS}
     targets = torch.stack([train.attribute("Smiling"), train.attribute(SMILING_AUXILIARY)], 1).float()
     model = train_supervised(GAPClassifier(**kwargs), train.images, targets, loss="bce", epochs=SMILING_EPOCHS,
                              lr=3e-3, max_shift=2, degrade=1.0, seed=seed)
@@ -149,7 +149,8 @@ def _smiling(correlations, seed: int) -> TrainedModel:
     extra = {"class_names": ["not Smiling", "Smiling"], "target_attribute": "Smiling"}
     if correlations:
         extra["shortcut"] = "Blond_Hair"
-    return TrainedModel(model, "GAPClassifier", kwargs, f"{faces}; BCE on Smiling and the auxiliary {SMILING_AUXILIARY}",
+    return TrainedModel(model, "GAPClassifier", kwargs,
+                        f"{faces}; BCE on Smiling and the auxiliary {SMILING_AUXILIARY}",
                         _smiling_quality(model), extra=extra)
 
 

@@ -33,7 +33,8 @@ def _mnist_classifier(architecture: type[nn.Module], kwargs: dict[str, Any], epo
 @recipe("mnist-classifier")
 def mnist_classifier(seed: int = 0) -> TrainedModel:
     """GAP CNN (32-64-128, BatchNorm) with +-2 px shifts, 30 epochs on the 4,000 embedded training digits."""
-    return _mnist_classifier(GAPClassifier, {"in_channels": 1, "num_classes": 10, "widths": [32, 64, 128]}, 30, 3e-3, seed)
+    return _mnist_classifier(GAPClassifier, {"in_channels": 1, "num_classes": 10, "widths": [32, 64, 128]}, 30, 3e-3,
+                             seed)
 
 
 @recipe("mnist-oracle")
@@ -44,7 +45,10 @@ def mnist_oracle(seed: int = 1) -> TrainedModel:
 
 @recipe("mnist-vae")
 def mnist_vae(seed: int = 2) -> TrainedModel:
-    """16-d convolutional VAE, 60 epochs; quality: L1 of reconstructions and how often the classifier labels them right."""
+    """16-d convolutional VAE, 60 epochs.
+
+    Quality: L1 of reconstructions and how often the classifier labels them right.
+    """
     train, test = _mnist()
     kwargs = {"latent_dim": 16, "channels": 1, "hidden": 128}
     vae = train_vae(ConvVAE(**kwargs), train.images, epochs=60, seed=seed)

@@ -38,7 +38,7 @@ def _shortcut_quality(model: nn.Module, make, in_distribution: float, **kwargs) 
 
 
 def _train_shortcut_classifier(dataset, in_channels: int, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    kwargs = {"in_channels": in_channels, "num_classes": 10, "widths": [32, 64, 128]}
+    kwargs: dict[str, Any] = {"in_channels": in_channels, "num_classes": 10, "widths": [32, 64, 128]}
     model = train_supervised(GAPClassifier(**kwargs), dataset.images, dataset.labels, epochs=20, lr=3e-3, seed=seed)
     return model, kwargs
 
