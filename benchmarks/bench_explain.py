@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import cfnb
 from cfnb.data import load_mnist
-from cfnb.models import load
+from cfnb.models import companion, load
 
 
 def reset_peak() -> None:
@@ -55,12 +55,12 @@ def warm_up(classifier, x, target, method, models) -> None:
     """One cheap call with the same batch shape first: the CPU's convolution kernels are prepared per input shape,
     and that first-call cost is not what a user pays on every explanation."""
     cheap = {"steps": 2} if method != "mirror" else {}
-    cfnb.explain(classifier, x, target, method=method, frames=2, **models, **cheap)
+    cfnb.explain(classifier, x, target, method=method, frames=2, progress=False, **models, **cheap)
 
 
 def best_of_alternated(device, first, second, rounds: int = 2) -> tuple[float, float]:
-    """Seconds of ``first`` and of ``second``, each the fastest of ``rounds`` runs taken in turn (a, b, a, b): this
-    machine's speed drifts within minutes, so a ratio of two runs taken one after the other moves with it."""
+    """Seconds of ``first`` and of ``second``, each the fastest of ``rounds`` runs taken in turn (a, b, a, b): a
+    shared machine's speed can drift within minutes, and a ratio of two runs taken one after the other moves with it."""
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
         for fn, kept in zip((first, second), times):
@@ -100,7 +100,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
     data = load_mnist("test")
     classifier, vae = load("mnist-classifier").to(device), load("mnist-vae").to(device)
-    decoder = cfnb.mirror.find_decoder(classifier).to(device)
+    decoder = load(companion("mnist-classifier", "FeatureDecoder")).to(device)
     helpers = {"latent": {"generator": vae}, "causal": {"generator": vae}, "mirror": {"decoder": decoder},
                "pixel": {}, "pgd": {}}
     batches = (1, 16, 64) if args.quick else (1, 16, 256)
@@ -115,7 +115,8 @@ def main() -> None:
             x, target = images[:batch], (labels[:batch] + 1) % 10
             warm_up(classifier, x, target, method, models)
             reset_peak()
-            result, seconds = timed(device, lambda: cfnb.explain(classifier, x, target, method=method, **models))
+            result, seconds = timed(device, lambda: cfnb.explain(classifier, x, target, method=method, progress=False,
+                                                                   **models))
             throughput[method, batch] = batch / seconds
             l1 = (result.counterfactual - result.original).abs().mean().item()
             print(f"{method:<8}{batch:>6}{batch / seconds:>10.1f}{seconds / batch:>9.3f}"
@@ -128,18 +129,20 @@ def main() -> None:
         big, big_target = images[:batches[-1]], (labels[:batches[-1]] + 1) % 10
         batched_seconds, loop_seconds = best_of_alternated(
             device,
-            lambda: cfnb.explain(classifier, big, big_target, method=method, **helpers[method]),
-            lambda: [cfnb.explain(classifier, x[i:i + 1], target[i:i + 1], method=method, **helpers[method])
+            lambda: cfnb.explain(classifier, big, big_target, method=method, progress=False, **helpers[method]),
+            lambda: [cfnb.explain(classifier, x[i:i + 1], target[i:i + 1], method=method, progress=False,
+                                  **helpers[method])
                      for i in range(loop_n)])
         batched_rate, loop_rate = batches[-1] / batched_seconds, loop_n / loop_seconds
         print(f"{method}: batched {batches[-1]} = {batched_rate:.1f} cf/s, per-image loop ({loop_n} images) = "
               f"{loop_rate:.1f} cf/s (best of 2 alternated runs each), ratio {batched_rate / loop_rate:.1f}x")
     one = images[:1]
     mirror_seconds = median_time(device, lambda: cfnb.explain(classifier, one, (labels[:1] + 1) % 10,
-                                                              method="mirror", decoder=decoder, frames=32), 7)
+                                                              method="mirror", decoder=decoder, frames=32,
+                                                              progress=False), 7)
     print(f"mirror: one 32-frame transition in {mirror_seconds * 1000:.0f} ms (median of 7)")
     latent_one = median_time(device, lambda: cfnb.explain(classifier, one, (labels[:1] + 1) % 10, method="latent",
-                                                          generator=vae, steps=100), 5)
+                                                          generator=vae, steps=100, progress=False), 5)
     print(f"latent: one counterfactual (<= 100 steps) in {latent_one:.3f} s (median of 5)")
     n, steps = batches[-1], 100
     x, target = images[:n], (labels[:n] + 1) % 10
@@ -150,7 +153,7 @@ def main() -> None:
         device,
         lambda: bare_latent_loop(classifier, vae, x, target, **settings),
         lambda: cfnb.explain(classifier, x, target, method="latent", generator=vae, kappa=float("inf"), frames=2,
-                             cycle=0.0, **settings))
+                             cycle=0.0, progress=False, **settings))
     print(f"overhead: {steps} latent steps on {n} images, bare loop {bare:.2f} s, cfnb.explain {library:.2f} s "
           f"(faster of 2 alternated runs each), library/bare = {library / bare:.2f}")
 

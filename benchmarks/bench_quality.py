@@ -49,7 +49,7 @@ def main() -> None:
     print(f"method {args.method}, options {chosen or 'shipped defaults'}")
     print(f"{'sample':<12}{'n':>5}{'validity':>10}{'oracle':>8}{'L1':>8}{'median steps':>14}{'seconds':>9}")
     for name, (images, target) in samples().items():
-        result = cfnb.explain(classifier, images, target, method=args.method, **options)
+        result = cfnb.explain(classifier, images, target, method=args.method, progress=False, **options)
         agree = oracle_validity(oracle, result.counterfactual, result.target)
         l1 = (result.counterfactual - result.original).abs().mean().item()
         print(f"{name:<12}{len(result):>5}{result.validity:>10.2f}{agree:>8.2f}{l1:>8.3f}"

@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     faces = synth_faces(8, seed=7)
-    panel = cfnb.AttributePanel(load("faces-classifier"), load("faces-editor"), faces.images, throttle_s=0.0)
+    panel = cfnb.AttributePanel(load("faces-classifier"), faces.images, editor=load("faces-editor"), throttle_s=0.0)
     panel.latencies.clear()
     slider = panel.sliders[0]
     for move in range(args.moves):

@@ -62,7 +62,7 @@ def latent(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kap
         cycle: weight of ``mean((E(G(z')) − z')^2)``: codes the encoder would not give back for their own drawing
             are off the generator's manifold, and that is where edits that fool only this classifier live.
         noise, shift: during the search the cross-entropy is taken on G(z') with Gaussian noise of this std and
-            random shifts of up to ``shift`` pixels (``cfnb.optimise.jitter``), so the edit must survive them.
+            random shifts of up to ``shift`` pixels (``cfnb.methods.base.jitter``), so the edit must survive them.
         residual: add back ``x − G(E(x))`` so the counterfactual keeps details the generator cannot draw.
     """
     generator, classifier, target, x = problem.models["generator"], problem.classifier, problem.target, problem.images
