@@ -5,11 +5,13 @@ model cards. Training lives in ``cfnb.training``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import nn
 
 from .architectures import AttributeEditor, ConvVAE, FeatureDecoder, GAPClassifier, LeNetClassifier
 from .generators import ColourGenerator, PatchGenerator
-from .registry import ModelCard, companion, load_card, read_registry
+from .registry import ModelCard, companion, load_card, read_folder_card, read_registry
 from .wrappers import AttributeClassifier
 
 __all__ = [
@@ -23,13 +25,17 @@ def available() -> list[ModelCard]:
     return list(read_registry().values())
 
 
-def load(name: str) -> nn.Module:
-    """Load a shipped model by name (see ``available()``), verifying its SHA-256.
+def load(name: str | Path) -> nn.Module:
+    """Load a model, verifying its SHA-256: a shipped one by name (see ``available()``), or a model folder written
+    by ``cfnb.training`` / ``cfnb fit`` (its ``card.json`` and weights) by path.
 
     Raises:
-        KeyError: unknown name (the message lists the known ones).
+        KeyError: neither a shipped model's name nor an existing path (the message lists the shipped names).
     """
     cards = read_registry()
-    if name not in cards:
-        raise KeyError(f"no shipped model named {name!r}; available: {', '.join(sorted(cards)) or 'none'}")
-    return load_card(cards[name])
+    if isinstance(name, str) and name in cards:
+        return load_card(cards[name])
+    if Path(name).expanduser().exists():
+        return load_card(read_folder_card(name))
+    raise KeyError(f"no shipped model named {name!r} and no such model folder; shipped: "
+                   f"{', '.join(sorted(cards)) or 'none'}")

@@ -64,31 +64,57 @@ class LeNetClassifier(nn.Module):
         return self.classifier(self.body(x))
 
 
+def vae_stages(image_size: int) -> int:
+    """Stride-2 stages of a ``ConvVAE`` for square images of ``image_size`` pixels (the smallest map is 4-8 px).
+
+    Raises:
+        ValueError: a size outside 16-256 pixels, or one the stages do not divide.
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 16 <= image_size <= 256:
+        raise ValueError(f"image_size must be an int in [16, 256] pixels, got {image_size!r}")
+    stages = 2 if image_size <= 32 else 3 if image_size <= 64 else 4 if image_size <= 128 else 5
+    if image_size % 2**stages:
+        raise ValueError(f"image_size {image_size} is not divisible by {2**stages} (the VAE's {stages} stride-2 "
+                         f"stages); resize the images, e.g. to {image_size // 2**stages * 2**stages}")
+    return stages
+
+
 class ConvVAE(nn.Module):
-    """Convolutional VAE for 28x28 images; ``encode``/``decode`` make it a generator for GCI's latent method.
+    """Convolutional VAE for square images of 16-256 px; ``encode``/``decode`` make it a generator for GCI's latent
+    method.
+
+    Each stride-2 stage halves the image (two stages for up to 32 px, three up to 64, four up to 128, five beyond),
+    with 32, 64, 128, 128, 128 channels, down to a 4-8 px map that a ``hidden``-unit layer summarises.
 
     Args:
         latent_dim: size of the latent code.
         channels: image channels.
+        hidden: units between the convolutions and the code.
+        image_size: image side in pixels (28 for MNIST).
     """
 
-    def __init__(self, latent_dim: int = 16, channels: int = 1, hidden: int = 128):
+    def __init__(self, latent_dim: int = 16, channels: int = 1, hidden: int = 128, image_size: int = 28):
         super().__init__()
         self.latent_dim = latent_dim
         self.channels = channels
-        self.encoder = nn.Sequential(
-            nn.Conv2d(channels, 32, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(32, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, hidden), nn.LeakyReLU(0.2),
-        )
+        self.image_size = image_size
+        stages = vae_stages(image_size)
+        widths = [32, 64, 128, 128, 128][:stages]
+        side = image_size // 2**stages
+        encoder: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        for cin, cout in zip(widths, widths[1:]):
+            encoder += [nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+        encoder += [nn.Flatten(), nn.Linear(widths[-1] * side * side, hidden), nn.LeakyReLU(0.2)]
+        self.encoder = nn.Sequential(*encoder)
         self.to_mean = nn.Linear(hidden, latent_dim)
         self.to_logvar = nn.Linear(hidden, latent_dim)
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, 64 * 7 * 7), nn.ReLU(),
-            nn.Unflatten(1, (64, 7, 7)),
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
-            nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Sigmoid(),
-        )
+        decoder: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, widths[-1] * side * side), nn.ReLU(),
+                                    nn.Unflatten(1, (widths[-1], side, side))]
+        for cin, cout in zip(widths[::-1], widths[::-1][1:]):
+            decoder += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.ReLU()]
+        decoder += [nn.ConvTranspose2d(widths[0], channels, 4, 2, 1), nn.Sigmoid()]
+        self.decoder = nn.Sequential(*decoder)
 
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance, each (N, latent_dim)."""
@@ -100,7 +126,7 @@ class ConvVAE(nn.Module):
         return self.encode_distribution(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, 28, 28) in [0, 1] from codes (N, latent_dim)."""
+        """Images (N, C, image_size, image_size) in [0, 1] from codes (N, latent_dim)."""
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
