@@ -45,6 +45,15 @@ def mnist_models():
 
 
 @pytest.fixture
+def fake_celeba(tmp_path):
+    """A folder holding a tiny fake CelebA (six faces, all six files of the release)."""
+    from fake_celeba import write_fake_celeba
+
+    write_fake_celeba(tmp_path / "celeba-fake")
+    return tmp_path / "celeba-fake"
+
+
+@pytest.fixture
 def torch_compile_fails(monkeypatch):
     """``torch.compile`` that builds a function raising ``RuntimeError("no C++ compiler")`` on its first call, as
     compiling does on a machine without a C++ compiler."""

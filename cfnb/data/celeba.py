@@ -17,6 +17,7 @@ attributes and the partition are needed to load; the other three files are part 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -131,6 +132,31 @@ def _read_with_torchvision(folder: Path, split: str) -> tuple[list[str], torch.T
     return list(dataset.filename), dataset.attr.long(), names
 
 
+class CelebAIndex(NamedTuple):
+    """What CelebA's text files say about one split: no image is read."""
+
+    folder: Path
+    files: list[str]
+    attributes: torch.Tensor
+    names: list[str]
+    how: str
+
+
+def read_celeba_index(root: str | Path, split: str = "train") -> CelebAIndex:
+    """The folder, the file names of ``split``, their (N, 40) 0/1 attributes, the attribute names and how they were
+    read (torchvision reads the original, MD5-checked release; cfnb reads the same formats otherwise).
+
+    Raises:
+        FileNotFoundError: the folder or a needed file is missing. ValueError: unknown split, malformed files.
+    """
+    check_split(split, tuple(SPLIT_CODES))
+    folder = find_celeba_folder(root)
+    read = _read_with_torchvision(folder, split)
+    if read is not None:
+        return CelebAIndex(folder, *read, "torchvision CelebA (MD5-checked release)")
+    return CelebAIndex(folder, *_read_celeba_files(folder, split), "CelebA files read by cfnb (not MD5-checked)")
+
+
 def _load_image(path: Path, size: int) -> np.ndarray:
     from PIL import Image
 
@@ -168,13 +194,7 @@ def load_celeba(root: str | Path, split: str = "train", size: int = 64, limit: i
         raise ValueError(f"size must be an int >= 8 (pixels), got {size!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    folder = find_celeba_folder(root)
-    read = _read_with_torchvision(folder, split)
-    how = "torchvision CelebA (MD5-checked release)"
-    if read is None:
-        read = _read_celeba_files(folder, split)
-        how = "CelebA files read by cfnb (not MD5-checked)"
-    files, attributes, names = read
+    folder, files, attributes, names, how = read_celeba_index(root, split)
     if limit is not None:
         files, attributes = files[:limit], attributes[:limit]
     paths = [folder / IMAGE_FOLDER / name for name in files]
