@@ -1,4 +1,4 @@
-"""The ``cfnb`` command: ``demo``, ``train NAME``, ``models``, ``audit CONFIG``."""
+"""The ``cfnb`` command: ``demo``, ``train NAME``, ``fit KIND``, ``models``, ``audit CONFIG``."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("name", help="model name (see `cfnb models`), or 'all'")
     train.add_argument("--out", default=None, help="folder for the weights and registry (default: the package's)")
     train.set_defaults(run=_train)
+    fit = sub.add_parser("fit", help="train a classifier, generator, decoder or editor on your own images")
+    from .training.command import add_arguments, run
+
+    add_arguments(fit)
+    fit.set_defaults(run=run)
     models = sub.add_parser("models", help="list shipped models with their measured quality")
     models.set_defaults(run=_models)
     audit = sub.add_parser("audit", help="run a spurious-correlation audit from a config file; write its HTML report")

@@ -65,6 +65,20 @@ class ImageSource(Dataset):
         index = torch.as_tensor(index, dtype=torch.long)
         return self.images(index), self.targets(index)
 
+    def subset(self, index: torch.Tensor | Sequence[int]) -> ImageSource:
+        """The images at ``index`` (in that order) as a source of their own, e.g. a held-out split."""
+        return SubsetSource(self, torch.as_tensor(index, dtype=torch.long))
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[ImageSource, ImageSource]:
+        """``(rest, held_out)``: a seeded random ``fraction`` of the images held out (at least one of each)."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"the held-out fraction must be in (0, 1), got {fraction!r}")
+        if len(self) < 2:
+            raise ValueError("at least 2 images are needed to hold some out")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        held = min(max(1, round(fraction * len(self))), len(self) - 1)
+        return self.subset(order[held:].sort().values), self.subset(order[:held].sort().values)
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         images, targets = self.batch(torch.tensor([int(i)]))
         target = targets[0] if targets is not None else torch.tensor(-1)
@@ -75,6 +89,34 @@ class ImageSource(Dataset):
                 f"attributes={len(self.attribute_names)}" if self.attribute_names is not None else "unlabelled")
         return (f"{type(self).__name__}(n={len(self)}, image={self.channels}x{self.image_size[0]}x"
                 f"{self.image_size[1]}, {what}, {self.description!r})")
+
+
+class SubsetSource(ImageSource):
+    """Some of another source's images, by index."""
+
+    def __init__(self, parent: ImageSource, index: torch.Tensor):
+        if len(index) and (int(index.min()) < 0 or int(index.max()) >= len(parent)):
+            raise IndexError(f"subset indices out of range for {len(parent)} images")
+        self.parent, self.index = parent, index
+        self.channels, self.image_size = parent.channels, parent.image_size
+        self.class_names, self.attribute_names = parent.class_names, parent.attribute_names
+        self.description = f"{len(index)} of {parent.description}"
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def batch(self, index: torch.Tensor | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.parent.batch(self.index[torch.as_tensor(index, dtype=torch.long)])
+
+    def images(self, index: torch.Tensor) -> torch.Tensor:
+        return self.batch(index)[0]
+
+    def targets(self, index: torch.Tensor) -> torch.Tensor | None:
+        return self.batch(index)[1]
+
+    @property
+    def has_labels(self) -> bool:
+        return self.parent.has_labels
 
 
 class TensorSource(ImageSource):
@@ -300,10 +342,12 @@ def open_data(spec: str | os.PathLike, *, size: int | None = None, split: str = 
 
 
 def image_source(data: Any, labels: Any = None, attributes: Any = None, *, size: int | None = None,
-                 class_names: Sequence[str] | None = None) -> ImageSource:
+                 class_names: Sequence[str] | None = None,
+                 attribute_names: Sequence[str] | None = None) -> ImageSource:
     """Any supported data as an ``ImageSource``: an ``ImageSource``, a spec (``open_data``), a tensor (with
-    ``labels`` or ``attributes``), a cfnb data set with ``.images``, a map-style ``Dataset`` or a ``DataLoader``
-    (its data set is read; its batch size is the caller's to reuse)."""
+    ``labels`` or ``attributes``, and ``class_names``/``attribute_names`` for them), a cfnb data set with
+    ``.images``, a map-style ``Dataset`` or a ``DataLoader`` (its data set is read; its batch size is the caller's
+    to reuse)."""
     if isinstance(data, ImageSource):
         return data
     if isinstance(data, (str, os.PathLike)):
@@ -317,7 +361,7 @@ def image_source(data: Any, labels: Any = None, attributes: Any = None, *, size:
         return TensorSource(data.images, labels, attributes, names if labels is not None else None,
                             getattr(data, "attribute_names", None), getattr(data, "source", "a cfnb data set"))
     if torch.is_tensor(data):
-        return TensorSource(data, labels, attributes, class_names)
+        return TensorSource(data, labels, attributes, class_names, attribute_names)
     if labels is not None or attributes is not None:
         raise ValueError("labels= and attributes= go with a tensor of images; a Dataset carries its own targets")
     return DatasetSource(data, class_names)

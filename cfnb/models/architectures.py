@@ -134,29 +134,36 @@ class ConvVAE(nn.Module):
 
 
 class AttributeEditor(nn.Module):
-    """Attribute-conditioned encoder-decoder in the spirit of AttGAN, for 64x64 RGB faces.
+    """Attribute-conditioned encoder-decoder in the spirit of AttGAN, for images whose sides are multiples of 8
+    (the shipped faces editor: 64x64 RGB).
 
     ``encode(x)`` gives a content map that should not carry the attributes; ``decode(content, attributes)`` draws
-    the face with the (continuous, 0..1) attributes asked for; ``edit(x, attributes)`` does both. One skip connection
-    at 32x32 keeps the identity details, as in AttGAN.
+    the image with the (continuous, 0..1) attributes asked for; ``edit(x, attributes)`` does both. One skip
+    connection at half resolution keeps the identity details, as in AttGAN.
     """
 
-    def __init__(self, num_attributes: int, attribute_names: list[str] | None = None, width: int = 32):
+    def __init__(self, num_attributes: int, attribute_names: list[str] | None = None, width: int = 32,
+                 channels: int = 3):
         super().__init__()
         w = width
         self.num_attributes = num_attributes
+        self.channels = channels
         self.attribute_names = list(attribute_names or [f"attr{i}" for i in range(num_attributes)])
-        self.enc1 = nn.Sequential(nn.Conv2d(3, w, 4, 2, 1), nn.BatchNorm2d(w), nn.LeakyReLU(0.2))          # 32
-        self.enc2 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2))  # 16
-        self.enc3 = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2))  # 8
+        self.enc1 = nn.Sequential(nn.Conv2d(channels, w, 4, 2, 1), nn.BatchNorm2d(w), nn.LeakyReLU(0.2))  # 1/2
+        self.enc2 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2))  # 1/4
+        self.enc3 = nn.Sequential(nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.BatchNorm2d(4 * w), nn.LeakyReLU(0.2))  # 1/8
         a = num_attributes
-        self.dec3 = nn.Sequential(nn.ConvTranspose2d(4 * w + a, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.ReLU())  # 16
-        self.dec2 = nn.Sequential(nn.ConvTranspose2d(2 * w + a, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU())  # 32
+        self.dec3 = nn.Sequential(nn.ConvTranspose2d(4 * w + a, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w),  # 1/4
+                                  nn.ReLU())
+        self.dec2 = nn.Sequential(nn.ConvTranspose2d(2 * w + a, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU())  # 1/2
         self.dec1 = nn.Sequential(nn.ConvTranspose2d(2 * w + a, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU(),
-                                  nn.Conv2d(w, 3, 3, 1, 1), nn.Sigmoid())  # 64
+                                  nn.Conv2d(w, channels, 3, 1, 1), nn.Sigmoid())  # full size
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Content (deep map at 8x8, skip map at 32x32) for ``decode``."""
+        """Content (deep map at 1/8 of the size, skip map at 1/2) for ``decode``."""
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"the attribute editor needs image sides that are multiples of 8, got "
+                             f"{x.shape[-2]}x{x.shape[-1]}; resize the images (e.g. size=64)")
         skip = self.enc1(x)
         return self.enc3(self.enc2(skip)), skip
 
@@ -165,7 +172,7 @@ class AttributeEditor(nn.Module):
         return attributes[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
 
     def decode(self, content: tuple[torch.Tensor, torch.Tensor], attributes: torch.Tensor) -> torch.Tensor:
-        """Images (N, 3, 64, 64) in [0, 1] drawn from ``content`` with ``attributes`` (N, K) in [0, 1]."""
+        """Images (N, C, H, W) in [0, 1] drawn from ``content`` with ``attributes`` (N, K) in [0, 1]."""
         deep, skip = content
         h = self.dec3(torch.cat([deep, self._tile(attributes, deep)], 1))
         h = self.dec2(torch.cat([h, self._tile(attributes, h)], 1))

@@ -14,6 +14,7 @@ from ..forward import forward_in_batches
 from ..models.architectures import AttributeEditor
 from ..progress import Progress, Reporter
 from .compiling import CompiledSteps, compiled_face_renderer
+from .loops import one_cycle
 
 FACES_TEST_SEED = 1_000
 
@@ -74,7 +75,7 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(editor.parameters(), lr=lr, betas=(0.5, 0.999))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1)
+    schedule = one_cycle(optimiser, lr, steps, 0.1)
     start, running = time.perf_counter(), 0.0
     if classifier is not None:
         classifier.eval().requires_grad_(False).to(memory_format=torch.channels_last)

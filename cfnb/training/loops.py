@@ -1,6 +1,8 @@
-"""Training loops shared by every recipe: supervised classifiers, multi-label classifiers and VAEs.
+"""Training loops shared by every trainer: supervised classifiers, multi-label classifiers and VAEs.
 
-All loops are seeded, run on the CPU by default, and use light augmentation (random shifts) where it helps.
+All loops are seeded, train on the model's device (``cfnb.training.fit_*`` choose CUDA when present), read any data
+``cfnb.data.image_source`` takes, can checkpoint and resume (``cfnb.training.checkpoints``), and use light
+augmentation (random shifts) where it helps.
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import model_device
+from ..data.sources import image_source
 from ..progress import Progress, Reporter
+from .checkpoints import Checkpointer
 
 ModelT = TypeVar("ModelT", bound=nn.Module)
 
@@ -46,16 +51,55 @@ def random_degrade(images: torch.Tensor, strength: float, generator: torch.Gener
     return (1 - w) * images + w * blurred + 0.02 * w * noise
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator):
-    order = torch.randperm(n, generator=generator)
-    for start in range(0, n, batch_size):
-        yield order[start:start + batch_size]
+BatchReader = Callable[[torch.Tensor], tuple[torch.Tensor, Any]]
+
+
+def batch_reader(data: Any, targets: Any = None) -> tuple[BatchReader, int]:
+    """``(read, n)``: ``read(index)`` gives the images (and targets) at ``index`` of any data ``image_source`` takes;
+    a tensor is indexed directly (with ``targets`` beside it)."""
+    if torch.is_tensor(data):
+        return (lambda index: (data[index], targets[index] if targets is not None else None)), len(data)
+    source = image_source(data)
+    return source.batch, len(source)
+
+
+def default_device() -> torch.device:
+    """Where training runs unless told otherwise: CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class MixedPrecision:
+    """``autocast`` (bfloat16 on the CPU, float16 on CUDA) and, for float16, a gradient scaler; a no-op when off."""
+
+    def __init__(self, device: torch.device, enabled: bool):
+        self.device, self.enabled = device, enabled
+        self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=enabled and self.dtype == torch.float16)
+
+    def autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.enabled)
+
+    def step(self, loss: torch.Tensor, optimiser: torch.optim.Optimizer) -> None:
+        """Back-propagate ``loss`` and step ``optimiser`` (scaled when float16 needs it)."""
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimiser)
+        self.scaler.update()
+
+
+def one_cycle(optimiser: torch.optim.Optimizer, lr: float, total_steps: int,
+              pct_start: float) -> torch.optim.lr_scheduler.LRScheduler:
+    """A one-cycle schedule (warm-up over ``pct_start`` of the steps, then annealing) that also suits short runs:
+    the warm-up lasts at least two steps, and runs of fewer than four steps keep ``lr`` constant."""
+    if total_steps < 4:
+        return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 1.0)
+    warm = max(pct_start, 2.0 / total_steps)
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=warm)
 
 
 def fit(
     model: ModelT,
     n: int,
-    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    batch_loss: Callable[[torch.Tensor, torch.Generator, int], torch.Tensor],
     *,
     epochs: int,
     lr: float,
@@ -66,43 +110,72 @@ def fit(
     log_every: int = 1,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
+    checkpoints: Checkpointer | None = None,
+    amp: MixedPrecision | None = None,
 ) -> ModelT:
-    """The loop every recipe shares: seeded shuffling, Adam(W) with a one-cycle schedule, ``batch_loss(index, rng)``
-    per batch of sample indices, a log line every ``log_every`` epochs, ``progress`` over the steps (True: a bar,
-    False: none, or a callable ``(done, total)``); returns the model in eval mode."""
+    """The loop every trainer shares: seeded shuffling, Adam(W) with a one-cycle schedule,
+    ``batch_loss(index, rng, step)`` per batch of sample indices (``step`` counts from 0 over the whole run), a log
+    line every ``log_every`` epochs, ``progress`` over the steps (True: a bar, False: none, or a callable
+    ``(done, total)``); returns the model in eval mode.
+
+    With ``checkpoints`` the whole state (weights, optimiser, schedule, random generators, the epoch's order and
+    position) is saved every few steps and, when resuming, restored first: the run continues where it stopped and
+    ends with the weights an uninterrupted run gives. ``amp`` runs each step under mixed precision.
+    """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = model.parameters()
     opt = (torch.optim.AdamW(params, lr=lr, weight_decay=1e-4) if optimiser == "adamw"
            else torch.optim.Adam(params, lr=lr))
-    total_steps = epochs * math.ceil(n / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=pct_start)
+    per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * per_epoch
+    schedule = one_cycle(opt, lr, total_steps, pct_start)
+    stateful: dict[str, Any] = {"model": model, "optimiser": opt, "schedule": schedule}
+    if amp is not None:
+        stateful["scaler"] = amp.scaler
+    generators = {"data": generator}
+    position = checkpoints.restore(stateful, generators) if checkpoints is not None else None
+    first_epoch, first_batch = (position["epoch"], position["batch"]) if position else (0, 0)
+    order: torch.Tensor | None = position["order"] if position else None
+    total = position["loss_sum"] if position else 0.0
     start = time.perf_counter()
-    done = 0
+    done = first_epoch * per_epoch + first_batch
     with Reporter(progress, total_steps, "training", unit="step") as reporter:
-        for epoch in range(epochs):
+        reporter.update(done, total_steps)
+        for epoch in range(first_epoch, epochs):
             model.train()
-            total = 0.0
-            for index in _batches(n, batch_size, generator):
-                value = batch_loss(index, generator)
+            if order is None:
+                order, total = torch.randperm(n, generator=generator), 0.0
+            for batch in range(first_batch, per_epoch):
+                index = order[batch * batch_size:(batch + 1) * batch_size]
                 opt.zero_grad(set_to_none=True)
-                value.backward()
-                opt.step()
+                if amp is None:
+                    value = batch_loss(index, generator, done)
+                    value.backward()
+                    opt.step()
+                else:
+                    with amp.autocast():
+                        value = batch_loss(index, generator, done)
+                    amp.step(value, opt)
                 schedule.step()
                 total += value.item() * len(index)
                 done += 1
                 reporter.update(done, total_steps)
+                if checkpoints is not None and checkpoints.due(done, total_steps):
+                    checkpoints.save(stateful, generators,
+                                     {"epoch": epoch, "batch": batch + 1, "order": order, "loss_sum": total})
             if (epoch + 1) % log_every == 0 or epoch == epochs - 1:
                 reporter.say(f"  epoch {epoch + 1:3d}/{epochs}  loss {total / n:.4f}  "
                              f"({time.perf_counter() - start:.0f}s)", log)
+            order, first_batch = None, 0
     model.eval()
     return model
 
 
 def train_supervised(
     model: ModelT,
-    images: torch.Tensor,
-    targets: torch.Tensor,
+    images: Any,
+    targets: torch.Tensor | None = None,
     *,
     loss: str = "ce",
     epochs: int = 20,
@@ -111,24 +184,41 @@ def train_supervised(
     max_shift: int = 2,
     degrade: float = 0.0,
     seed: int = 0,
+    device: str | torch.device | None = None,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
+    checkpoints: Checkpointer | None = None,
+    amp: bool = False,
 ) -> ModelT:
-    """Train a classifier with AdamW and a one-cycle schedule (``log`` and ``progress`` as for ``fit``).
+    """Train a classifier with AdamW and a one-cycle schedule (``log``, ``progress`` and ``checkpoints`` as for
+    ``fit``).
 
     Args:
+        images: an (N, C, H, W) tensor with ``targets`` beside it, or any data ``cfnb.data.image_source`` takes
+            (carrying its own labels or attributes).
         loss: ``"ce"`` (targets are class indices) or ``"bce"`` (targets are (N, K) multi-label 0/1).
         max_shift: random-shift augmentation in pixels (0 disables it).
         degrade: strength of the blur-and-noise augmentation (``random_degrade``; 0 disables it).
+        device: where to train (default: the model's device).
+        amp: mixed precision (bfloat16 on the CPU, float16 on CUDA).
     """
     criterion = nn.CrossEntropyLoss() if loss == "ce" else nn.BCEWithLogitsLoss()
+    read, n = batch_reader(images, targets)
+    run_on = torch.device(device) if device is not None else (model_device(model) or torch.device("cpu"))
+    model.to(run_on)
 
-    def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        batch = random_degrade(random_shift(images[index], max_shift, generator), degrade, generator)
-        return criterion(model(batch), targets[index])
+    def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
+        pictures, wanted = read(index)
+        if wanted is None:
+            raise ValueError("training a classifier needs labels or attributes: pass targets=..., or data that "
+                             "carries them")
+        batch = random_degrade(random_shift(pictures, max_shift, generator), degrade, generator)
+        wanted = wanted.float() if loss == "bce" else wanted
+        return criterion(model(batch.to(run_on)), wanted.to(run_on))
 
-    return fit(model, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-               optimiser="adamw", pct_start=0.15, log=log, progress=progress)
+    return fit(model, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, optimiser="adamw",
+               pct_start=0.15, log=log, progress=progress, checkpoints=checkpoints,
+               amp=MixedPrecision(run_on, True) if amp else None)
 
 
 def _elbo_terms(mean: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,27 +230,35 @@ def _elbo_terms(mean: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor,
 
 def train_vae(
     vae: nn.Module,
-    images: torch.Tensor,
+    images: Any,
     *,
     epochs: int = 60,
     lr: float = 2e-3,
     batch_size: int = 128,
     beta: float = 1.0,
     seed: int = 0,
+    device: str | torch.device | None = None,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
+    checkpoints: Checkpointer | None = None,
+    amp: bool = False,
 ) -> nn.Module:
-    """Train a VAE with a Bernoulli (binary cross-entropy) likelihood and KL weight ``beta`` (``log`` and
-    ``progress`` as for ``fit``)."""
+    """Train a VAE with a Bernoulli (binary cross-entropy) likelihood and KL weight ``beta``; ``images`` is a tensor
+    or any data ``cfnb.data.image_source`` takes (``device``, ``log``, ``progress``, ``checkpoints`` and ``amp`` as
+    for ``train_supervised``)."""
     model: Any = vae  # any VAE with encode_distribution() and decode(), not only ConvVAE
+    read, n = batch_reader(images)
+    run_on = torch.device(device) if device is not None else (model_device(vae) or torch.device("cpu"))
+    vae.to(run_on)
 
-    def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        batch = images[index]
+    def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
+        batch = read(index)[0].to(run_on)
         z, kl = _elbo_terms(*model.encode_distribution(batch))
-        return F.binary_cross_entropy(model.decode(z), batch, reduction="sum") / len(batch) + beta * kl
+        drawn = model.decode(z).float()
+        return F.binary_cross_entropy(drawn, batch, reduction="sum") / len(batch) + beta * kl
 
-    return fit(vae, len(images), batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5,
-               log=log, progress=progress)
+    return fit(vae, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, log_every=5, log=log,
+               progress=progress, checkpoints=checkpoints, amp=MixedPrecision(run_on, True) if amp else None)
 
 
 @torch.no_grad()

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import model_device
 from ..methods.mirror import boundary, cam_prior, edit_feature_map, gap_parts, reflection
 from ..models.architectures import FeatureDecoder
-from ..progress import Progress, Reporter
+from ..modes import frozen
+from ..progress import Progress
+from .checkpoints import Checkpointer
+from .loops import MixedPrecision, batch_reader, fit
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def _class_loss(logits: torch.Tensor, edited_logits: torch.Tensor, attribute: to
 
 def train_decoder(
     classifier: nn.Module,
-    images: torch.Tensor,
+    images: Any,
     *,
     epochs: int = 20,
     batch_size: int = 128,
@@ -73,80 +77,76 @@ def train_decoder(
     warmup: float = 0.3,
     multilabel: bool = False,
     seed: int = 0,
+    device: str | torch.device | None = None,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
+    checkpoints: Checkpointer | None = None,
+    amp: bool = False,
 ) -> FeatureDecoder:
     """Train a Mirror-CFE decoder for a frozen GAP classifier (minutes on a CPU for MNIST).
 
     Each batch decodes the real feature maps (image reconstruction) and feature maps moved along random mirror
-    paths towards random targets, with k ~ U(0, ``max_reach``). Losses: image L1 reconstruction; feature
-    reconstruction (the classifier's pooled features of the decoded image match the features it was decoded from);
-    classification (the decoded edit is classified as its features are); triangulation (pairwise image distances
-    proportional to pairwise feature distances). For the first ``warmup`` share of the epochs only the image loss
-    counts (the other losses' gradients through the classifier overwhelm it while decodes are still grey blobs),
-    then the others ramp in linearly over the next ``warmup`` share. The paper's adversarial loss is left out: it
-    needs a discriminator and many more steps than a CPU budget allows; the feature and classification losses keep
-    decodes on the classifier's side of the manifold.
+    paths towards random targets, with k ~ U(0, ``max_reach``). Losses: image reconstruction (binary
+    cross-entropy); feature reconstruction (the classifier's pooled features of the decoded image match the
+    features it was decoded from); classification (the decoded edit is classified as its features are);
+    triangulation (pairwise image distances proportional to pairwise feature distances). For the first ``warmup``
+    share of the epochs only the image loss counts (the other losses' gradients through the classifier overwhelm it
+    while decodes are still grey blobs), then the others ramp in linearly over the next ``warmup`` share. The
+    paper's adversarial loss is left out; the feature and classification losses keep decodes on the classifier's
+    side of the manifold.
 
     ``multilabel=True`` is for a head of K independent attribute logits (e.g. ``faces-classifier``): each path flips
     one random attribute, across the boundary of its ``AttributeClassifier`` view (w = ±w_k, b = ±b_k), and the
     classification loss is that attribute's BCE.
+
+    Args:
+        images: an (N, C, H, W) tensor, or any data ``cfnb.data.image_source`` takes.
+        device: where to train (default: the classifier's device); the classifier is frozen there for the run
+            and put back as it was afterwards.
+        log / progress / checkpoints / amp: as for ``cfnb.training.loops.fit``.
     """
     features, head = gap_parts(classifier)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    classifier.eval()
-    classifier.requires_grad_(False)
-    with torch.no_grad():
-        probe = features(images[:2])
-    upsamplings = int(round(math.log2(images.shape[-1] / probe.shape[-1])))
-    decoder = FeatureDecoder(probe.shape[1], images.shape[1], upsamplings, width)
-    optimiser = torch.optim.Adam(decoder.parameters(), lr=lr)
-    total_steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps, pct_start=0.1)
-    start = time.perf_counter()
-    done = 0
-    with Reporter(progress, total_steps, "training the decoder", unit="step") as reporter:
-        for epoch in range(epochs):
-            decoder.train()
-            sums = torch.zeros(5)
-            order = torch.randperm(len(images), generator=generator)
-            for begin in range(0, len(images), batch_size):
-                x = images[order[begin:begin + batch_size]]
-                with torch.no_grad():
-                    fmap = features(x)
-                    pooled = fmap.mean((2, 3))
-                    w, b, attribute = _training_boundary(head, pooled, generator, multilabel)
-                    k = torch.rand(len(x), generator=generator) * max_reach
-                    change = (reflection(pooled, w, b) - pooled) * k[:, None]
-                    edited_map = edit_feature_map(fmap, change, cam_prior(fmap, w))
-                    edited_pooled = pooled + change
-                    edited_logits = head(edited_pooled)
-                decoded = decoder(torch.cat([fmap, edited_map]))
-                recon = decoded[: len(x)]
-                re_pooled = features(decoded).mean((2, 3))
-                scale = pooled.pow(2).mean().clamp_min(1e-8)
-                losses = torch.stack([
-                    F.binary_cross_entropy(recon, x),
-                    F.mse_loss(re_pooled[: len(x)], pooled) / scale,
-                    F.mse_loss(re_pooled[len(x):], edited_pooled) / scale,
-                    _class_loss(head(re_pooled[len(x):]), edited_logits, attribute),
-                    _triangulation(decoded, torch.cat([pooled, edited_pooled])),
-                ])
-                progress_share = (epoch + begin / len(images)) / epochs
-                ramp = min(1.0, max(0.0, (progress_share - warmup) / max(warmup, 1e-8)))
-                weight = torch.tensor([weights.image, weights.feature * ramp, weights.edit_feature * ramp,
-                                       weights.classification * ramp, weights.triangulation * ramp])
-                loss = (losses * weight).sum()
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-                sums += losses.detach() * len(x)
-                done += 1
-                reporter.update(done, total_steps)
-            names = ("image", "feature", "edit-feature", "class", "tri")
-            parts = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, sums / len(images)))
-            reporter.say(f"  epoch {epoch + 1:3d}/{epochs}  {parts}  ({time.perf_counter() - start:.0f}s)", log)
-    decoder.eval()
+    read, n = batch_reader(images)
+    run_on = torch.device(device) if device is not None else (model_device(classifier) or torch.device("cpu"))
+    per_epoch = math.ceil(n / batch_size)
+    with frozen([classifier], run_on):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            probe_images = read(torch.arange(min(2, n)))[0]
+            probe = features(probe_images.to(run_on))
+        upsamplings = int(round(math.log2(probe_images.shape[-1] / probe.shape[-1])))
+        decoder = FeatureDecoder(probe.shape[1], probe_images.shape[1], upsamplings, width).to(run_on)
+
+        def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
+            x = read(index)[0].to(run_on)
+            with torch.no_grad():
+                fmap = features(x)
+                pooled = fmap.mean((2, 3))
+                w, b, attribute = _training_boundary(head, pooled, generator, multilabel)
+                k = torch.rand(len(x), generator=generator).to(run_on) * max_reach
+                change = (reflection(pooled, w, b) - pooled) * k[:, None]
+                edited_map = edit_feature_map(fmap, change, cam_prior(fmap, w))
+                edited_pooled = pooled + change
+                edited_logits = head(edited_pooled)
+            decoded = decoder(torch.cat([fmap, edited_map])).float()
+            recon = decoded[: len(x)]
+            re_pooled = features(decoded).mean((2, 3)).float()
+            scale = pooled.pow(2).mean().clamp_min(1e-8)
+            losses = torch.stack([
+                F.binary_cross_entropy(recon, x),
+                F.mse_loss(re_pooled[: len(x)], pooled) / scale,
+                F.mse_loss(re_pooled[len(x):], edited_pooled) / scale,
+                _class_loss(head(re_pooled[len(x):]), edited_logits, attribute),
+                _triangulation(decoded, torch.cat([pooled, edited_pooled])),
+            ])
+            epoch, batch = divmod(step, per_epoch)
+            share = (epoch + batch * batch_size / n) / epochs
+            ramp = min(1.0, max(0.0, (share - warmup) / max(warmup, 1e-8)))
+            weight = torch.tensor([weights.image, weights.feature * ramp, weights.edit_feature * ramp,
+                                   weights.classification * ramp, weights.triangulation * ramp], device=run_on)
+            return (losses * weight).sum()
+
+        fit(decoder, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, optimiser="adam",
+            pct_start=0.1, log=log, progress=progress, checkpoints=checkpoints,
+            amp=MixedPrecision(run_on, True) if amp else None)
     return decoder

@@ -10,10 +10,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from ...forward import forward_in_batches
 from ...models import load
 from ...models.registry import REGISTRY_PATH, WEIGHTS_DIR, ModelCard, sha256_of, write_card
-from ..mirror_decoder import train_decoder
+from ..fitting import fit_mirror_decoder, measure_decoder
 
 
 @dataclass
@@ -45,19 +44,13 @@ def recipe(name: str):
 
 def mirror_decoder_recipe(classifier_name: str, images: torch.Tensor, test_images: torch.Tensor, epochs: int,
                     seed: int, multilabel: bool = False, **options) -> TrainedModel:
-    classifier: Any = load(classifier_name)  # a GAP classifier, read through features()
-    decoder = train_decoder(classifier, images, epochs=epochs, seed=seed, multilabel=multilabel, **options)
-    with torch.no_grad():
-        recon = forward_in_batches(lambda x: decoder(classifier.features(x)), test_images, 500)
-        before, after = forward_in_batches(classifier, test_images, 500), forward_in_batches(classifier, recon, 500)
-        agree = (after > 0) == (before > 0) if multilabel else after.argmax(1) == before.argmax(1)
-    kwargs = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
-              "upsamplings": decoder.upsamplings, "width": decoder.width}
-    quality = {"test_recon_l1": round((recon - test_images).abs().mean().item(), 4),
-               ("attribute_agreement_on_recon" if multilabel else "classifier_agreement_on_recon"):
-                   round(agree.float().mean().item(), 4)}
-    return TrainedModel(decoder, "FeatureDecoder", kwargs, f"features of {classifier_name}", quality,
-                        extra={"classifier": classifier_name})
+    classifier = load(classifier_name)
+    fitted = fit_mirror_decoder(classifier, images, epochs=epochs, seed=seed, multilabel=multilabel, validation=0,
+                                **options)
+    measured = measure_decoder(classifier, fitted.model, test_images, multilabel)
+    quality = {("test_recon_l1" if key == "recon_l1" else key): value for key, value in measured.items()}
+    return TrainedModel(fitted.model, "FeatureDecoder", fitted.card.kwargs, f"features of {classifier_name}",
+                        quality, extra={"classifier": classifier_name})
 
 
 def train_and_save(name: str, weights_dir: Path = WEIGHTS_DIR, seed: int | None = None) -> ModelCard:

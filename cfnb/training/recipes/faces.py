@@ -6,7 +6,7 @@ Every recipe is seeded, measures its model on held-out faces drawn with a seed n
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -15,14 +15,15 @@ from ...data.faces import ATTRIBUTES, synth_faces
 from ...models import load
 from ...models.architectures import AttributeEditor, GAPClassifier
 from ..editor import FACES_TEST_SEED, measure_editor, train_editor
-from ..loops import accuracy, train_supervised
+from ..fitting import fit_classifier
+from ..loops import accuracy
 from ..measures import group_accuracies, per_attribute_accuracy
 from .common import TrainedModel, mirror_decoder_recipe, recipe
 
 FACES_TRAIN_SEED = 0
 FACES_TRAIN_N = 8_000
 FACES_TEST_N = 2_000
-FACE_CLASSIFIER_KWARGS = {"widths": [32, 64, 128, 128]}
+FACE_CLASSIFIER_WIDTHS = (32, 64, 128, 128)
 
 
 def _faces(n: int, seed: int, correlations=None):
@@ -34,9 +35,9 @@ def faces_classifier(seed: int = 0) -> TrainedModel:
     """Multi-label GAP CNN (32-64-128-128) over every synthetic-face attribute; BCE, 8 epochs on 8,000 faces."""
     train = _faces(FACES_TRAIN_N, FACES_TRAIN_SEED)
     test = _faces(FACES_TEST_N, FACES_TEST_SEED)
-    kwargs: dict[str, Any] = {"in_channels": 3, "num_classes": len(ATTRIBUTES), **FACE_CLASSIFIER_KWARGS}
-    model = train_supervised(GAPClassifier(**kwargs), train.images, train.attributes, loss="bce", epochs=8,
-                             lr=3e-3, max_shift=2, seed=seed)
+    fitted = fit_classifier(train, widths=FACE_CLASSIFIER_WIDTHS, epochs=8, lr=3e-3, max_shift=2, seed=seed,
+                            validation=0)
+    model, kwargs = fitted.model, fitted.card.kwargs
     per_attribute = per_attribute_accuracy(model, test.images, test.attributes, list(ATTRIBUTES))
     quality = {
         "per_attribute_accuracy": per_attribute,
@@ -134,11 +135,12 @@ def _smiling_model(correlations, seed: int) -> tuple[nn.Module, dict[str, Any]]:
     faces-classifier learns it; the planted Smiling-Blond_Hair agreement is untouched.
     """
     train = _faces(FACES_TRAIN_N, FACES_TRAIN_SEED + 1, correlations)
-    kwargs: dict[str, Any] = {"in_channels": 3, "num_classes": 2, **FACE_CLASSIFIER_KWARGS}
     targets = torch.stack([train.attribute("Smiling"), train.attribute(SMILING_AUXILIARY)], 1).float()
-    model = train_supervised(GAPClassifier(**kwargs), train.images, targets, loss="bce", epochs=SMILING_EPOCHS,
-                             lr=3e-3, max_shift=2, degrade=1.0, seed=seed)
-    return two_class_from_logit(model, 0, kwargs), kwargs
+    fitted = fit_classifier(train.images, attributes=targets, attribute_names=["Smiling", SMILING_AUXILIARY],
+                            widths=FACE_CLASSIFIER_WIDTHS, epochs=SMILING_EPOCHS, lr=3e-3, max_shift=2, degrade=1.0,
+                            seed=seed, validation=0)
+    kwargs = fitted.card.kwargs
+    return two_class_from_logit(cast(GAPClassifier, fitted.model), 0, kwargs), kwargs
 
 
 def _smiling(correlations, seed: int) -> TrainedModel:

@@ -2,15 +2,11 @@
 embedded 4,000-digit split and measured on its 1,000 held-out digits."""
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
-
 from ...data import load_mnist
 from ...forward import forward_in_batches
 from ...models import load
-from ...models.architectures import ConvVAE, GAPClassifier, LeNetClassifier
-from ..loops import accuracy, train_supervised, train_vae
+from ..fitting import fit_classifier, fit_generator
+from ..loops import accuracy
 from .common import TrainedModel, mirror_decoder_recipe, recipe
 
 MNIST_CLASS_NAMES = [str(d) for d in range(10)]
@@ -20,27 +16,26 @@ def _mnist():
     return load_mnist("train", source="embedded"), load_mnist("test", source="embedded")
 
 
-def _mnist_classifier(architecture: type[nn.Module], kwargs: dict[str, Any], epochs: int, lr: float,
-                      seed: int) -> TrainedModel:
+def _mnist_classifier(architecture: str, epochs: int, lr: float, seed: int) -> TrainedModel:
     train, test = _mnist()
-    model = train_supervised(architecture(**kwargs), train.images, train.labels, epochs=epochs, lr=lr, seed=seed)
-    quality = {"test_accuracy": round(accuracy(model, test.images, test.labels), 4),
+    fitted = fit_classifier(train, architecture=architecture, widths=(32, 64, 128), epochs=epochs, lr=lr, seed=seed,
+                            validation=0)
+    quality = {"test_accuracy": round(accuracy(fitted.model, test.images, test.labels), 4),
                "test_set": "embedded MNIST, 1,000 held-out digits"}
-    return TrainedModel(model, architecture.__name__, kwargs, "embedded MNIST train (4,000 digits)", quality,
-                        extra={"class_names": MNIST_CLASS_NAMES})
+    return TrainedModel(fitted.model, fitted.card.architecture, fitted.card.kwargs,
+                        "embedded MNIST train (4,000 digits)", quality, extra={"class_names": MNIST_CLASS_NAMES})
 
 
 @recipe("mnist-classifier")
 def mnist_classifier(seed: int = 0) -> TrainedModel:
     """GAP CNN (32-64-128, BatchNorm) with +-2 px shifts, 30 epochs on the 4,000 embedded training digits."""
-    return _mnist_classifier(GAPClassifier, {"in_channels": 1, "num_classes": 10, "widths": [32, 64, 128]}, 30, 3e-3,
-                             seed)
+    return _mnist_classifier("gap", 30, 3e-3, seed)
 
 
 @recipe("mnist-oracle")
 def mnist_oracle(seed: int = 1) -> TrainedModel:
     """LeNet-style CNN, a different architecture and seed than mnist-classifier: the independent judge."""
-    return _mnist_classifier(LeNetClassifier, {"in_channels": 1, "num_classes": 10, "image_size": 28}, 25, 2e-3, seed)
+    return _mnist_classifier("lenet", 25, 2e-3, seed)
 
 
 @recipe("mnist-vae")
@@ -50,8 +45,8 @@ def mnist_vae(seed: int = 2) -> TrainedModel:
     Quality: L1 of reconstructions and how often the classifier labels them right.
     """
     train, test = _mnist()
-    kwargs = {"latent_dim": 16, "channels": 1, "hidden": 128}
-    vae = train_vae(ConvVAE(**kwargs), train.images, epochs=60, seed=seed)
+    fitted = fit_generator(train, latent_dim=16, hidden=128, epochs=60, seed=seed, validation=0)
+    vae = fitted.model
     recon = forward_in_batches(vae, test.images, 500)
     classifier = load("mnist-classifier")
     quality = {
@@ -59,7 +54,7 @@ def mnist_vae(seed: int = 2) -> TrainedModel:
         "classifier_accuracy_on_recon": round(accuracy(classifier, recon, test.labels), 4),
         "test_set": "embedded MNIST, 1,000 held-out digits",
     }
-    return TrainedModel(vae, "ConvVAE", kwargs, "embedded MNIST train (4,000 digits)", quality)
+    return TrainedModel(vae, "ConvVAE", fitted.card.kwargs, "embedded MNIST train (4,000 digits)", quality)
 
 
 @recipe("mnist-classifier-mirror-decoder")

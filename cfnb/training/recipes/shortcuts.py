@@ -8,8 +8,8 @@ from torch import nn
 
 from ...data.shortcuts import colored_mnist, patched_mnist
 from ...forward import forward_in_batches
-from ...models.architectures import GAPClassifier
-from ..loops import accuracy, train_supervised
+from ..fitting import fit_classifier
+from ..loops import accuracy
 from ..measures import group_accuracies
 from .common import TrainedModel, recipe
 
@@ -37,15 +37,14 @@ def _shortcut_quality(model: nn.Module, make, in_distribution: float, **kwargs) 
     return quality, shuffled
 
 
-def _train_shortcut_classifier(dataset, in_channels: int, seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    kwargs: dict[str, Any] = {"in_channels": in_channels, "num_classes": 10, "widths": [32, 64, 128]}
-    model = train_supervised(GAPClassifier(**kwargs), dataset.images, dataset.labels, epochs=20, lr=3e-3, seed=seed)
-    return model, kwargs
+def _train_shortcut_classifier(dataset, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    fitted = fit_classifier(dataset, widths=(32, 64, 128), epochs=20, lr=3e-3, seed=seed, validation=0)
+    return fitted.model, fitted.card.kwargs
 
 
 def _colored(correlation: float | None, seed: int) -> TrainedModel:
     train = colored_mnist("train", correlation=correlation, seed=0)
-    model, kwargs = _train_shortcut_classifier(train, 3, seed)
+    model, kwargs = _train_shortcut_classifier(train, seed)
     quality, shuffled = _shortcut_quality(model, colored_mnist, SHORTCUT_TRAIN_CORRELATION)
     # recolour correctly classified test digits in another class's colour: how often does the prediction follow?
     correct = forward_in_batches(model, shuffled.images, 500).argmax(1) == shuffled.labels
@@ -62,7 +61,7 @@ def _colored(correlation: float | None, seed: int) -> TrainedModel:
 
 def _patched(correlation: float | None, seed: int) -> TrainedModel:
     train = patched_mnist("train", correlation=correlation, patch_class=PATCH_CLASS, seed=0)
-    model, kwargs = _train_shortcut_classifier(train, 1, seed)
+    model, kwargs = _train_shortcut_classifier(train, seed)
     quality, shuffled = _shortcut_quality(model, patched_mnist, PATCH_TRAIN_CORRELATION,
                                           patch_class=PATCH_CLASS)
     # add the patch to correctly classified digits of other classes: how often does the prediction become PATCH_CLASS?
