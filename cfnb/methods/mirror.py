@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..models.gap import gap_view
 from .base import MethodOutput, Problem, StepOutcome, margin, pick, run_batched
 from .registry import Helper, Option, register
 
@@ -23,16 +24,25 @@ PATH_CHUNK = 512  # feature maps decoded per decoder call along a mirror path
 
 
 def gap_parts(classifier: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Linear]:
-    """The classifier's ``features`` (spatial map before pooling) and linear ``head``; a clear error without them."""
+    """The classifier's ``features`` (spatial map before pooling) and linear ``head``; a clear error without them.
+
+    A classifier with a ``features`` method and an ``nn.Linear`` ``head`` (``GAPClassifier``, ``AttributeClassifier``,
+    a ``GAPView``) is used as it is; any other goes through ``cfnb.models.gap_view``, which recognises torchvision's
+    GAP families (ResNet, RegNet, DenseNet, EfficientNet, ConvNeXt, MobileNetV2, ...) by their structure.
+    """
     features, head = getattr(classifier, "features", None), getattr(classifier, "head", None)
-    if not callable(features) or not isinstance(head, nn.Linear):
+    if callable(features) and isinstance(head, nn.Linear):
+        return features, head
+    try:
+        view = gap_view(classifier)
+    except TypeError as error:
         raise TypeError(
-            "method='mirror' needs a classifier that ends in global average pooling + one linear layer, exposing "
-            "`features(x)` (the (N, D, h, w) map before pooling) and `head` (an nn.Linear over D features). "
-            f"{type(classifier).__name__} lacks {'features()' if not callable(features) else 'a linear head'}; "
-            "wrap your model so logits == head(features(x).mean((2, 3))) (see notebook 04)."
-        )
-    return features, head
+            "method='mirror' needs a classifier that ends in global average pooling + one linear layer, so that "
+            "logits == head(features(x).mean((2, 3))) for a (N, D, h, w) map `features(x)` and an nn.Linear `head`. "
+            f"{error}. For any such network, name its parts in one line: cfnb.models.gap_view(model, "
+            "features='<submodule or method>', head='<the nn.Linear>') and explain that view."
+        ) from error
+    return view.features, view.head
 
 
 def boundary(head: nn.Linear, source: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

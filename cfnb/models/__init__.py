@@ -10,13 +10,14 @@ from pathlib import Path
 from torch import nn
 
 from .architectures import AttributeEditor, ConvVAE, FeatureDecoder, GAPClassifier, LeNetClassifier
+from .gap import GAPView, gap_view
 from .generators import ColourGenerator, PatchGenerator
 from .registry import ModelCard, companion, load_card, read_folder_card, read_registry
 from .wrappers import AttributeClassifier
 
 __all__ = [
     "load", "available", "companion", "ModelCard", "GAPClassifier", "LeNetClassifier", "ConvVAE", "AttributeEditor",
-    "FeatureDecoder", "AttributeClassifier", "ColourGenerator", "PatchGenerator",
+    "FeatureDecoder", "AttributeClassifier", "ColourGenerator", "PatchGenerator", "GAPView", "gap_view",
 ]
 
 
