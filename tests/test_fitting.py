@@ -113,6 +113,14 @@ def test_fit_sizes_its_models_to_the_data():
     generator = fit_generator(faces, epochs=1, latent_dim=4, hidden=16, log=None, progress=False, device="cpu")
     assert generator.model.decode(torch.zeros(1, 4)).shape == (1, 3, 48, 48)
     assert generator.card.kwargs["image_size"] == 48 and generator.card.kwargs["channels"] == 3
+    # 22 px: the classifier's 6x6 map is not 22 / 2^k, so the decoder ends by resizing to the images' size
+    images = torch.rand(16, 1, 22, 22)
+    classifier = fit_classifier(images, torch.arange(16) % 2, widths=(4, 8, 8), epochs=1, validation=0, log=None,
+                                progress=False, device="cpu").model
+    decoder = fit_mirror_decoder(classifier, images, epochs=1, width=8, validation=0, log=None, progress=False,
+                                 device="cpu")
+    assert decoder.card.kwargs["image_size"] == [22, 22]
+    assert decoder.model(classifier.features(images[:2])).shape == (2, 1, 22, 22)
 
 
 def test_fit_refuses_what_it_cannot_train(bands, tmp_path):

@@ -187,12 +187,16 @@ class AttributeEditor(nn.Module):
 
 
 class FeatureDecoder(nn.Module):
-    """Feature-map-to-image decoder: (D, h, w) -> (C, h·2^u, w·2^u) through ``u`` upsampling stages."""
+    """Feature-map-to-image decoder: (D, h, w) -> (C, h·2^u, w·2^u) through ``u`` upsampling stages, resized to
+    ``image_size`` (H, W) at the end when given and different (classifiers whose maps do not divide the image by a
+    power of two)."""
 
-    def __init__(self, feature_channels: int, image_channels: int, upsamplings: int, width: int = 64):
+    def __init__(self, feature_channels: int, image_channels: int, upsamplings: int, width: int = 64,
+                 image_size: list[int] | tuple[int, int] | None = None):
         super().__init__()
         self.feature_channels, self.image_channels, self.upsamplings = feature_channels, image_channels, upsamplings
         self.width = width
+        self.image_size = tuple(image_size) if image_size is not None else None
         layers: list[nn.Module] = [nn.Conv2d(feature_channels, 2 * width, 3, 1, 1), nn.BatchNorm2d(2 * width),
                                    nn.ReLU()]
         channels = 2 * width
@@ -204,4 +208,7 @@ class FeatureDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.net(feature_map)
+        images = self.net(feature_map)
+        if self.image_size is not None and tuple(images.shape[-2:]) != self.image_size:
+            images = nn.functional.interpolate(images, size=self.image_size, mode="bilinear", align_corners=False)
+        return images

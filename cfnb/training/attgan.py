@@ -118,7 +118,8 @@ def train_attribute_editor(
     per_epoch = math.ceil(len(data) / batch_size)
     start, running = time.perf_counter(), 0.0
     with Reporter(progress, steps, "training the editor", unit="step") as reporter:
-        reporter.update(step, steps)
+        if step:  # resumed: the bar starts where the run stopped
+            reporter.update(step, steps)
         editor.train()
         critic.train()
         while step < steps:

@@ -279,8 +279,10 @@ def fit_mirror_decoder(
         measured = measure_decoder(classifier, decoder, held.batch(torch.arange(len(held)))[0], multilabel)
         quality = {f"held_out_{key}" if key == "recon_l1" else key: value for key, value in measured.items()}
         quality["held_out_images"] = len(held)
-    kwargs = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
-              "upsamplings": decoder.upsamplings, "width": decoder.width}
+    kwargs: dict[str, Any] = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
+                              "upsamplings": decoder.upsamplings, "width": decoder.width}
+    if decoder.image_size is not None:
+        kwargs["image_size"] = list(decoder.image_size)
     owner = getattr(classifier, "cfnb_name", None) or type(classifier).__name__
     return _finish(decoder, "FeatureDecoder", kwargs, f"features of {owner} on {source.description}", quality,
                    {"classifier": owner}, out, name)

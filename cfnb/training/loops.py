@@ -141,7 +141,8 @@ def fit(
     start = time.perf_counter()
     done = first_epoch * per_epoch + first_batch
     with Reporter(progress, total_steps, "training", unit="step") as reporter:
-        reporter.update(done, total_steps)
+        if done:  # resumed: the bar starts where the run stopped
+            reporter.update(done, total_steps)
         for epoch in range(first_epoch, epochs):
             model.train()
             if order is None:

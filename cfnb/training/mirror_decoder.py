@@ -114,8 +114,11 @@ def train_decoder(
         with torch.no_grad():
             probe_images = read(torch.arange(min(2, n)))[0]
             probe = features(probe_images.to(run_on))
-        upsamplings = int(round(math.log2(probe_images.shape[-1] / probe.shape[-1])))
-        decoder = FeatureDecoder(probe.shape[1], probe_images.shape[1], upsamplings, width).to(run_on)
+        upsamplings = max(0, int(round(math.log2(probe_images.shape[-1] / probe.shape[-1]))))
+        natural = (probe.shape[-2] * 2**upsamplings, probe.shape[-1] * 2**upsamplings)
+        size = tuple(probe_images.shape[-2:])
+        decoder = FeatureDecoder(probe.shape[1], probe_images.shape[1], upsamplings, width,
+                                 image_size=list(size) if size != natural else None).to(run_on)
 
         def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
             x = read(index)[0].to(run_on)
