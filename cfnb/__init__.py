@@ -3,11 +3,12 @@
 The package is layered, each layer importing only those below it::
 
     checks, forward, modes, progress  ->  data  ->  models  ->  methods  ->  results, engine (explain)
-        ->  metrics, viz  ->  widgets, audit  ->  training, cli
+        ->  metrics, viz  ->  widgets, audit, runs  ->  training, cli
 
 ``cfnb.explain`` runs any registered method (``cfnb.methods.available()``); ``cfnb.viz`` draws results;
-``cfnb.widgets`` holds the panels; ``cfnb.audit`` the spurious-correlation audits; ``cfnb.training`` the training
-loops and the recipes of the shipped models. Heavy modules load on first use, so ``import cfnb`` stays fast.
+``cfnb.widgets`` holds the panels; ``cfnb.audit`` the spurious-correlation audits; ``cfnb.runs`` whole data sets
+explained to disk (``cfnb.explain_dataset``); ``cfnb.training`` the training loops and the recipes of the shipped
+models. Heavy modules load on first use, so ``import cfnb`` stays fast.
 """
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "explain": ("cfnb.engine", "explain"),
+    "explain_dataset": ("cfnb.runs", "explain_dataset"),
     "Counterfactuals": ("cfnb.results", "Counterfactuals"),
     "animate": ("cfnb.viz", "animate"),
     "ExplainerPanel": ("cfnb.widgets", "ExplainerPanel"),
     "AttributePanel": ("cfnb.widgets", "AttributePanel"),
     "setup_notebook": ("cfnb.notebook", "setup_notebook"),
 }
-_SUBMODULES = {"checks", "data", "models", "methods", "results", "metrics", "viz", "widgets", "audit", "training"}
+_SUBMODULES = {"checks", "data", "models", "methods", "results", "metrics", "viz", "widgets", "audit", "runs",
+               "training"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -51,6 +51,12 @@ def _audit(args: argparse.Namespace) -> int:
     return run_config(Path(args.config), Path(args.out) if args.out else None)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from .runs.config_file import run_config
+
+    return run_config(Path(args.config), Path(args.out) if args.out else None, overwrite=args.overwrite)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cfnb", description="Counterfactual explanations of image classifiers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("config", help="JSON config file (see docs/audits.md)")
     audit.add_argument("--out", default=None, help="HTML report path (default: from the config)")
     audit.set_defaults(run=_audit)
+    explain = sub.add_parser("explain", help="explain a whole data set to disk from a config file (resumable; "
+                             "torchrun --nproc_per_node=N -m cfnb explain CONFIG shards it)")
+    explain.add_argument("config", help="JSON (or TOML) config file (see cfnb.runs.config_file)")
+    explain.add_argument("--out", default=None, help="the run's folder (default: from the config)")
+    explain.add_argument("--overwrite", action="store_true",
+                         help="replace another configuration's results in the folder instead of refusing")
+    explain.set_defaults(run=_explain)
     return parser
 
 

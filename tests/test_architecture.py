@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cfnb.methods",),
     ("cfnb.results", "cfnb.engine"),
     ("cfnb.metrics", "cfnb.viz"),
-    ("cfnb.widgets", "cfnb.audit", "cfnb.notebook"),
+    ("cfnb.widgets", "cfnb.audit", "cfnb.runs", "cfnb.notebook"),
     ("cfnb.training",),
     ("cfnb.cli", "cfnb.demo", "cfnb.__main__", "cfnb"),
 ]

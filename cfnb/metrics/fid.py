@@ -15,7 +15,8 @@ from torch import nn
 from ..checks import check_images, check_model
 from ..forward import forward_in_batches
 
-__all__ = ["FIDResult", "frechet_distance", "fid", "domain_features", "PooledFeatures", "PenultimateFeatures"]
+__all__ = ["FIDResult", "frechet_distance", "frechet_from_statistics", "fid", "domain_features", "PooledFeatures",
+           "PenultimateFeatures"]
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,13 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     b = _check_features("features_b", features_b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"features_a and features_b must have the same size D, got {a.shape[1]} and {b.shape[1]}")
-    mean_a, cov_a = _mean_and_covariance(a)
-    mean_b, cov_b = _mean_and_covariance(b)
+    return frechet_from_statistics(*_mean_and_covariance(a), *_mean_and_covariance(b))
+
+
+def frechet_from_statistics(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor,
+                            cov_b: torch.Tensor) -> float:
+    """The Fréchet distance of ``frechet_distance`` from two Gaussians' float64 means (D,) and covariances (D, D),
+    e.g. ones accumulated over a stream of features."""
     distance = (mean_a - mean_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * _trace_sqrt_product(cov_a, cov_b)
     return max(float(distance), 0.0)
 
