@@ -37,6 +37,7 @@ EXPECTED_NOTEBOOKS = (
     "02_celeba_attribute_edits.ipynb",
     "03_spurious_correlation_audit.ipynb",
     "04_bring_your_own_classifier.ipynb",
+    "05_your_own_data.ipynb",
 )
 MAX_OUTPUT_BYTES = 1_000_000  # all stored outputs of one notebook, as JSON
 FORBIDDEN_PATH_FRAGMENTS = ("/work/", "/home/", "/root/", "C:\\")

@@ -1,6 +1,8 @@
 """``explain_dataset``: explain a whole data set to disk, batch by batch, resumable and shardable over processes."""
 from __future__ import annotations
 
+import ctypes
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -144,4 +146,17 @@ def _explain_batches(plan: RunPlan, folder: RunFolder, ranks: Ranks, progress: P
             write_shard(folder, explain_batch(plan, batch))
             finished += len(plan.indices(batch))
             reporter.update(finished, total)
+            release_freed_memory()
     return len(todo)
+
+
+def release_freed_memory() -> None:
+    """Hand the memory freed by the last batch back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    glibc keeps freed blocks for reuse, so without this a long run's resident size creeps up batch after batch
+    although no batch's data is kept: with it, peak RSS stays flat however many images a run explains."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
