@@ -154,6 +154,17 @@ def cfnb_command(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cfnb", *args], capture_output=True, text=True, timeout=300)
 
 
+def explain_with_config(folder: Path, config: dict) -> list[dict]:
+    """`cfnb explain CONFIG` on ``config`` (written into ``folder``); the run's rows."""
+    from cfnb.runs import load_run
+
+    path = folder / "explain.json"
+    path.write_text(json.dumps({"batch_size": 8, "progress": False, "output": "run", **config}))
+    run = cfnb_command("explain", str(path))
+    assert run.returncode == 0, run.stderr[-2000:]
+    return load_run(folder / "run").rows
+
+
 def test_cfnb_fit_on_an_image_folder_end_to_end(tmp_path):
     folder = write_image_folder(tmp_path / "shades")
     runs = {kind: cfnb_command("fit", kind, "--data", str(folder), "--out", str(tmp_path / kind), "--epochs", "1",
@@ -171,6 +182,9 @@ def test_cfnb_fit_on_an_image_folder_end_to_end(tmp_path):
     steered = cfnb.explain(classifier, images, "bright", method="latent", generator=load(tmp_path / "generator"),
                            steps=3, progress=False)
     assert mirrored.counterfactual.shape == steered.counterfactual.shape == (3, 3, 32, 32)
+    rows = explain_with_config(tmp_path, {"classifier": "classifier", "data": str(folder), "target": "runner-up",
+                                          "method": "mirror", "decoder": "decoder"})
+    assert [row["index"] for row in rows] == list(range(36)) and all(row["source"] != row["target"] for row in rows)
     again = cfnb_command("fit", "classifier", "--data", str(folder), "--out", str(tmp_path / "classifier"),
                          "--no-progress")
     assert again.returncode == 2 and "is not empty" in again.stderr
@@ -194,3 +208,7 @@ def test_cfnb_fit_on_a_fake_celeba_end_to_end(fake_celeba, tmp_path):
         other = 1 - smiling(faces).argmax(1)
     result = cfnb.explain(smiling, faces, other, method="attribute", editor=loaded, steps=2, progress=False)
     assert result.extras["attribute_delta"].shape == (2, 40)
+    rows = explain_with_config(tmp_path, {"classifier": "reader", "attribute": "Smiling", "target": "next",
+                                          "data": {"spec": f"celeba:{fake_celeba}", "size": 16},
+                                          "method": "attribute", "editor": "editor", "options": {"steps": 2}})
+    assert [row["index"] for row in rows] == [0, 1, 2]  # the fake CelebA's three training faces

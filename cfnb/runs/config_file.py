@@ -28,6 +28,7 @@ from typing import Any
 MODEL_ROLES = ("generator", "decoder", "editor", "attribute_classifier", "oracle", "fid_network")
 KEYS = {
     "classifier": "shipped classifier or model folder to explain (required)",
+    "attribute": "for a multi-label classifier: explain this one attribute (its two classes, \"not A\" and \"A\")",
     "data": "a spec for cfnb.data.open_data (image folder, celeba:ROOT, file.npz), {\"spec\": ..., \"size\": N, "
             "\"split\": ...}, or {\"name\": mnist | colored_mnist | patched_mnist | synth_faces, ...} (required)",
     "target": "a class index or name for every image, \"runner-up\" or \"next\" (required)",
@@ -173,6 +174,19 @@ def load_data(data: Any, folder: Path) -> Any:
                        size=int(data.pop("size", 64)))
 
 
+def attribute_view(classifier: Any, attribute: Any) -> Any:
+    """The 2-class view (``not A`` / ``A``) of one output of a multi-label classifier, for ``"attribute"``."""
+    from ..models import AttributeClassifier
+
+    names = list(getattr(classifier, "attribute_names", None) or [])
+    if not names:
+        raise ConfigError("'attribute' needs a multi-label classifier with attribute_names (e.g. one trained by "
+                          "`cfnb fit classifier` on data with attributes)")
+    if attribute not in names:
+        raise ConfigError(f"'attribute': {attribute!r} is not one of the classifier's attributes ({', '.join(names)})")
+    return AttributeClassifier(classifier, names, attribute)
+
+
 def run_config(path: str | Path, out: str | Path | None = None, overwrite: bool = False) -> int:
     """Run ``cfnb explain`` on the config file at ``path``.
 
@@ -192,8 +206,11 @@ def run_config(path: str | Path, out: str | Path | None = None, overwrite: bool 
         folder = path.parent
         models = {role: load_model(config[role], role, folder) for role in MODEL_ROLES if role in config}
         target = Path(out) if out is not None else folder / config.get("output", path.stem + "-run")
+        classifier = load_model(config["classifier"], "classifier", folder)
+        if "attribute" in config:
+            classifier = attribute_view(classifier, config["attribute"])
         summary = explain_dataset(
-            load_model(config["classifier"], "classifier", folder), load_data(config["data"], folder),
+            classifier, load_data(config["data"], folder),
             config["target"], config.get("method", "latent"), out=target, **models,
             batch_size=config.get("batch_size", 64), seed=config.get("seed", 0), limit=config.get("limit"),
             device=config.get("device"), progress=config.get("progress", True), overwrite=overwrite,
