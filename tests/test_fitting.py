@@ -123,6 +123,14 @@ def test_fit_sizes_its_models_to_the_data():
     assert decoder.model(classifier.features(images[:2])).shape == (2, 1, 22, 22)
 
 
+def test_mixed_precision_trains(bands):
+    images, labels = bands
+    fitted = fit_classifier(images, labels, widths=(4, 8), epochs=1, amp=True, validation=0.25, log=None,
+                            progress=False, device="cpu")
+    assert next(fitted.model.parameters()).dtype == torch.float32  # weights stay float32; the passes are bfloat16
+    assert 0 <= fitted.card.quality["held_out_accuracy"] <= 1
+
+
 def test_fit_refuses_what_it_cannot_train(bands, tmp_path):
     images, labels = bands
     with pytest.raises(ValueError, match="needs labels or attributes"):
