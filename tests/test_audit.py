@@ -531,3 +531,54 @@ def test_config_takes_options_and_refuses_counterfactual_options(tmp_path, capsy
     path.write_text(json.dumps({"classifier": "toy", "data": {"name": "colored_mnist"}, "options": [1, 2]}))
     assert config.run_config(path) == 2
     assert "options must be a mapping" in capsys.readouterr().err
+
+
+def _numbers(node, path=""):
+    """Every number in a report's JSON by its path, but the timing and the gallery (ties may order it otherwise)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key not in ("seconds", "gallery", "device"):
+                yield from _numbers(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for k, value in enumerate(node):
+            yield from _numbers(value, f"{path}/{k}")
+    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+        yield path, float(node)
+    elif node is not None:
+        yield path, node
+
+
+def test_torchrun_on_two_processes_gives_the_report_of_one(tmp_path):
+    """`torchrun -m cfnb audit CONFIG`: each process audits every other batch, rank 0 merges the counts: the same
+    figures and intervals as one process (bootstrap weights and counterfactual seeds depend on the batch alone)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    config = {"classifier": "colored-mnist-biased", "data": {"name": "colored_mnist", "split": "test-shuffled"},
+              "limit": 200, "batch_size": 48, "counterfactuals": 8, "options": {"steps": 8}, "bootstrap": 20,
+              "min_group": 2, "progress": False}
+    outputs = {}
+    for kind in ("one", "two"):
+        path = tmp_path / f"{kind}.json"
+        path.write_text(json.dumps({**config, "output": f"{kind}.html", "json": f"{kind}-report.json"}))
+        launch = ["-m", "cfnb"]
+        if kind == "two":
+            with socket.socket() as handle:
+                handle.bind(("127.0.0.1", 0))
+                port = handle.getsockname()[1]
+            launch = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", "-m", "cfnb"]
+        done = subprocess.run([sys.executable, *launch, "audit", str(path)], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[kind] = dict(_numbers(json.loads((tmp_path / f"{kind}-report.json").read_text())))
+        if kind == "two":
+            assert done.stdout.count("Audit of colored-mnist-biased") == 1  # rank 0 alone reports
+    one, two = outputs["one"], outputs["two"]
+    assert one.keys() == two.keys() and one["/n_images"] == two["/n_images"] == 200
+    for key, value in one.items():
+        if isinstance(value, float):
+            assert two[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        else:
+            assert two[key] == value, key

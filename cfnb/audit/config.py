@@ -15,6 +15,7 @@ Relative paths (``output``, ``json``) are taken from the config file's folder.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,8 @@ def run_config(path: str | Path, out: str | Path | None = None) -> int:
         message = error.args[0] if error.args else repr(error)
         print(f"cfnb audit: {message}", file=sys.stderr)
         return 2
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 alone writes the merged report
+        return 0
     html_path = Path(out) if out is not None else path.parent / config.get("output", path.stem + ".html")
     html_path.parent.mkdir(parents=True, exist_ok=True)
     report.to_html(html_path)

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..checks import check_classifier, check_classifier_images, class_names_of, resolve_device
+from ..distributed import Ranks, gather, join, leave, share
 from ..modes import frozen
 from ..progress import Progress, Reporter, check_progress
 from .factors import (
@@ -228,22 +229,51 @@ def spurious(
     audit = _Audit(classifier, interventions, generator, run, {**COUNTERFACTUAL_DEFAULTS, **dict(options or {})},
                    resolve_device(device, classifier), class_names, data_attribute_names(images))
     models = [m for m in (classifier, editor, attribute_classifier, generator) if isinstance(m, nn.Module)]
+    ranks = join(audit.device)
     start = time.perf_counter()
-    with Reporter(progress, total, "audit", "img") as reporter, frozen(models, audit.device):
-        for batch in stream(images, labels=labels, attributes=attributes, factor_values=factor_values,
-                            batch_size=run.batch_size, limit=run.limit):
-            x, y, batch_attributes = _checked_batch(audit, batch)
-            with torch.no_grad():
-                original, drawn, values = _intervene(audit, x, batch, batch_attributes)
-                _count(audit, x, original, drawn, values, y)
-            _search_counterfactuals(audit, x, drawn)
-            audit.images_done += len(x)
-            reporter.update(audit.images_done, total or audit.images_done)
-    if audit.images_done == 0:
-        raise ValueError("the audited data is empty")
-    seconds = time.perf_counter() - start
-    recorded = _recorded_settings(audit, editor, attribute_classifier)
-    return _assemble_report(audit, list(expected), recorded, seconds)
+    try:
+        shown = progress if ranks.main or progress is not True else False
+        with Reporter(shown, total, "audit", "img") as reporter, frozen(models, audit.device):
+            for number, batch in enumerate(stream(images, labels=labels, attributes=attributes,
+                                                  factor_values=factor_values, batch_size=run.batch_size,
+                                                  limit=run.limit)):
+                if ranks.takes(number):
+                    _audit_batch(audit, batch, number)
+                seen = int(batch.index[-1]) + 1 if len(batch.index) else 0
+                reporter.update(seen, total or seen)
+        audit = _merged(ranks, audit)
+        if audit.images_done == 0:
+            raise ValueError("the audited data is empty")
+        seconds = time.perf_counter() - start
+        recorded = _recorded_settings(audit, editor, attribute_classifier)
+        report = _assemble_report(audit, list(expected), recorded, seconds) if ranks.main else None
+        return share(ranks, report)
+    finally:
+        leave(ranks)
+
+
+def _audit_batch(audit: _Audit, batch: AuditBatch, number: int) -> None:
+    """Every stage on one batch: interventions, statistics and groups, counterfactual evidence."""
+    x, y, batch_attributes = _checked_batch(audit, batch)
+    with torch.no_grad():
+        original, drawn, values = _intervene(audit, x, batch, batch_attributes)
+        _count(audit, x, original, drawn, values, y, number)
+    _search_counterfactuals(audit, x, drawn, int(batch.index[0]), number)
+    audit.images_done += len(x)
+
+
+def _merged(ranks: Ranks, audit: _Audit) -> _Audit:
+    """On rank 0, the audit with every rank's accumulators added up; the others keep theirs (they report nothing).
+
+    Under ``torchrun`` each process audits the batches k with ``k % world_size == rank``; its bootstrap weights and
+    counterfactual seeds depend on the batch alone, so the merged figures are those of one process (up to the
+    order of floating-point sums, and ties in the gallery's scores)."""
+    everyone = gather(ranks, audit.counts())
+    if everyone is None or len(everyone) == 1:
+        return audit
+    for other in everyone[1:]:
+        audit.merge(other)
+    return audit
 
 
 def _check_names(interventions: Interventions, expected: Sequence[str], factor_values: Mapping[str, Any] | None,
@@ -303,6 +333,23 @@ class _Audit:
         self.reliance = _Reliance(names, run.bootstrap, run.gallery)
         self.groups = _Groups(names, run.bootstrap)
         self.evidence = _CounterfactualEvidence(names, run.bootstrap, run.seed, run.gallery)
+
+    def counts(self) -> dict[str, Any]:
+        """What this process counted (picklable: no model, no intervention), to send to rank 0."""
+        return {"class_names": self.class_names, "images_done": self.images_done,
+                "counterfactuals_done": self.counterfactuals_done, "seen_labels": self.seen_labels,
+                "notes": self.notes, "reliance": self.reliance, "groups": self.groups, "evidence": self.evidence}
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another process's ``counts()`` (its batches) to this audit."""
+        self.class_names = self.class_names or other["class_names"]
+        self.images_done += other["images_done"]
+        self.counterfactuals_done += other["counterfactuals_done"]
+        self.seen_labels = self.seen_labels or other["seen_labels"]
+        self.notes += [note for note in other["notes"] if note not in self.notes]
+        self.reliance.merge(other["reliance"])
+        self.groups.merge(other["groups"])
+        self.evidence.merge(other["evidence"])
 
 
 def _checked_batch(audit: _Audit, batch: AuditBatch) -> tuple[torch.Tensor, torch.Tensor | None,
@@ -380,13 +427,13 @@ def _intervene(audit: _Audit, x: torch.Tensor, batch: AuditBatch, attributes: to
 
 
 def _count(audit: _Audit, x: torch.Tensor, original: torch.Tensor, drawn: InterventionBatch,
-           values: dict[str, torch.Tensor], labels: torch.Tensor | None) -> None:
+           values: dict[str, torch.Tensor], labels: torch.Tensor | None, number: int) -> None:
     """Feed one batch to the statistics, the groups and the data side of the correlation difference.
 
     One draw of bootstrap weights serves every figure of the batch, so the figures' intervals are resampled
     together. Without group figures (``groups=False``) the labels are not used: no accuracy, no data correlation.
     """
-    weights = audit.weights.draw(original.shape[0])
+    weights = audit.weights.draw(original.shape[0], batch=number)
     assert audit.class_names is not None  # set by _intervene on the first batch
     flips = audit.reliance.add(audit.classifier, x, original, drawn, audit.class_names, weights)
     if audit.settings.groups is False or labels is None:
@@ -438,6 +485,14 @@ class _Reliance:
             flips[name] = flip
         return flips
 
+    def merge(self, other: _Reliance) -> None:
+        """Add another process's counts."""
+        for name in self.names:
+            self.flips[name].merge(other.flips[name])
+            self.drops[name].merge(other.drops[name])
+            self.pairs[name].merge(other.pairs[name])
+        self.redraw_agreement.merge(other.redraw_agreement)
+
     def scores(self) -> dict[str, Estimate]:
         """Factor -> flip rate, the reliance score."""
         return {n: self.flips[n].estimate() for n in self.names}
@@ -485,6 +540,13 @@ class _Groups:
                 self.group_accuracy[name].add(correct, weights, keys)
         self.accuracy.add(correct, weights, labels.tolist())
 
+    def merge(self, other: _Groups) -> None:
+        """Add another process's counts."""
+        self.accuracy.merge(other.accuracy)
+        for name in self.names:
+            self.group_accuracy[name].merge(other.group_accuracy[name])
+            self.group_flips[name].merge(other.group_flips[name])
+
     def has_groups(self, name: str) -> bool:
         """Whether any (label, value) group of ``name`` was counted."""
         return bool(self.group_accuracy[name].by_key)
@@ -510,16 +572,17 @@ class _Groups:
 
 
 # --- stage: counterfactual evidence -----------------------------------------------------------------------------------
-def _search_counterfactuals(audit: _Audit, x: torch.Tensor, drawn: InterventionBatch) -> None:
-    """Counterfactuals for the batch's first images, until the audit has ``settings.counterfactuals`` of them."""
+def _search_counterfactuals(audit: _Audit, x: torch.Tensor, drawn: InterventionBatch, position: int,
+                            number: int) -> None:
+    """Counterfactuals for the data's first ``settings.counterfactuals`` images: those of this batch (which starts at
+    image ``position``), each search seeded by its first image's position."""
     wanted = audit.settings.counterfactuals
-    if not wanted or audit.counterfactuals_done >= wanted:
+    if not wanted or position >= wanted:
         return
-    take = min(wanted - audit.counterfactuals_done, len(x))
-    seed = audit.settings.seed + audit.counterfactuals_done
-    outcome = _counterfactuals(audit, x[:take], drawn, seed)
+    take = min(wanted - position, len(x))
+    outcome = _counterfactuals(audit, x[:take], drawn, audit.settings.seed + position)
     if outcome is not None:
-        audit.evidence.add(outcome)
+        audit.evidence.add(outcome, number)
     audit.counterfactuals_done += take
 
 
@@ -573,10 +636,10 @@ class _CounterfactualEvidence:
             self.data_correlation = RunningCorrelation(attributes.shape[1], self.replicates)
         self.data_correlation.add(attributes.cpu(), (labels == 1).double(), weights)
 
-    def add(self, outcome: CounterfactualBatch) -> None:
-        """Count one batch of counterfactuals."""
+    def add(self, outcome: CounterfactualBatch, batch: int) -> None:
+        """Count the counterfactuals of batch ``batch``."""
         n = outcome.valid.shape[0]
-        w = self.weights.draw(n)
+        w = self.weights.draw(n, batch=batch)
         if self.components is None:
             self.components = list(outcome.components)
             self.shares = {c: RunningMean(self.replicates) for c in self.components}
@@ -599,6 +662,37 @@ class _CounterfactualEvidence:
                     self.attribute_names = list(self.components)
                 self.cf_correlation.add(outcome.changes[valid], outcome.query_change[valid], wv)
         self._add_pairs(outcome, valid)
+
+    def merge(self, other: _CounterfactualEvidence) -> None:
+        """Add another process's counterfactual evidence."""
+        if other.components is None:
+            return
+        if self.components is None:
+            self.components, self.attribute_names = other.components, other.attribute_names
+            self.shares, self.dominant, self.sufficient = other.shares, other.dominant, other.sufficient
+            self.validity, self.pairs, self.cf_correlation = other.validity, other.pairs, other.cf_correlation
+        else:
+            for component in self.components:
+                self.shares[component].merge(other.shares[component])
+                self.dominant[component].merge(other.dominant[component])
+                self.sufficient[component].merge(other.sufficient[component])
+            self.validity.merge(other.validity)
+            for name, pairs in other.pairs.items():
+                self.pairs.setdefault(name, TopK(self.gallery)).merge(pairs)
+            if other.cf_correlation is not None:
+                if self.cf_correlation is None:
+                    self.cf_correlation, self.attribute_names = other.cf_correlation, other.attribute_names
+                else:
+                    self.cf_correlation.merge(other.cf_correlation)
+        self._merge_data(other)
+
+    def _merge_data(self, other: _CounterfactualEvidence) -> None:
+        if other.data_correlation is None:
+            return
+        if self.data_correlation is None:
+            self.data_correlation = other.data_correlation
+        else:
+            self.data_correlation.merge(other.data_correlation)
 
     def _add_pairs(self, outcome: CounterfactualBatch, valid: torch.Tensor) -> None:
         """Offer each audited factor's valid counterfactuals to its gallery, scored by the factor's share."""

@@ -68,18 +68,25 @@ def interval(point: float, replicates: torch.Tensor, n: int, level: float = 0.95
 
 
 class PoissonWeights:
-    """Draws the (B, n) Poisson(1) bootstrap weights of each batch from one seeded generator."""
+    """Draws the (B, n) Poisson(1) bootstrap weights of each batch, seeded.
+
+    ``draw(n, batch=k)`` seeds batch k's weights from (seed, k) alone, so processes that audit different batches
+    draw exactly the weights one process would; ``draw(n)`` continues one seeded stream.
+    """
 
     def __init__(self, replicates: int, seed: int):
         if not isinstance(replicates, int) or replicates < 10:
             raise ValueError(f"bootstrap must be an int >= 10 replicates, got {replicates!r}")
         self.replicates = replicates
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
 
-    def draw(self, n: int) -> torch.Tensor:
-        """(B, n) float64 weights for the next ``n`` images."""
+    def draw(self, n: int, batch: int | None = None) -> torch.Tensor:
+        """(B, n) float64 weights for ``n`` images: batch ``batch``'s, or the stream's next."""
+        generator = self.generator if batch is None else torch.Generator().manual_seed(
+            self.seed * 1_000_003 + 7_919 * batch + 1)
         rates = torch.ones(self.replicates, n, dtype=torch.float64)
-        return torch.poisson(rates, generator=self.generator)
+        return torch.poisson(rates, generator=generator)
 
 
 class _Sums:
@@ -98,6 +105,13 @@ class _Sums:
         self.count += int(values.numel())
         self.rep_total += weights @ values
         self.rep_count += weights.sum(1)
+
+    def merge(self, other: _Sums) -> None:
+        """Add another accumulator's sums (another process's share of the data)."""
+        self.total += other.total
+        self.count += other.count
+        self.rep_total += other.rep_total
+        self.rep_count += other.rep_count
 
     @property
     def mean(self) -> float:
@@ -137,6 +151,12 @@ class RunningMean:
         for key, positions in members.items():
             index = torch.tensor(positions)
             self.by_key.setdefault(key, _Sums(self.replicates)).add(values[index], weights[:, index])
+
+    def merge(self, other: RunningMean) -> None:
+        """Add another accumulator's sums, overall and per category."""
+        self.overall.merge(other.overall)
+        for key, sums in other.by_key.items():
+            self.by_key.setdefault(key, _Sums(self.replicates)).merge(sums)
 
     def estimate(self, key: Hashable | None = None) -> Estimate:
         """The mean over all images (``key=None``) or over one category, with its bootstrap 95% interval."""
@@ -199,6 +219,12 @@ class RunningCorrelation:
         self.yy += (w @ y.pow(2))[:, None]
         self.count += y.numel()
 
+    def merge(self, other: RunningCorrelation) -> None:
+        """Add another accumulator's sums."""
+        for name in ("w", "x", "xx", "xy", "y", "yy"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.count += other.count
+
     def _correlations(self) -> torch.Tensor:
         w = self.w.clamp_min(1e-12)
         cov = self.xy / w - (self.x / w) * (self.y / w)
@@ -259,6 +285,11 @@ class TopK:
             previous = self.items.get(name, value[:0])
             self.items[name] = torch.cat([previous, value])[keep]
         self.scores = merged[keep]
+
+    def merge(self, other: TopK) -> None:
+        """Keep the ``k`` best of both."""
+        if len(other):
+            self.add(other.scores, **other.items)
 
     def __len__(self) -> int:
         return len(self.scores)

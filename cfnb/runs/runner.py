@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from ..checks import check_classifier, resolve_device
+from ..distributed import Ranks, gather_failures, join, leave, local_device, on_main
 from ..modes import frozen
 from ..progress import Progress, Reporter, check_progress
 from .batch import explain_batch
-from .distributed import Ranks, gather_failures, join, leave, local_device, on_main
 from .fingerprint import fingerprint
 from .finish import finish
 from .folder import RunFolder, RunMismatchError, config_record, prepare

@@ -1,9 +1,10 @@
-"""Sharding a run over processes with ``torch.distributed``: under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK
+"""Sharding work over processes with ``torch.distributed``: under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK
 in the environment) each process takes the batches k with ``k % world_size == rank``.
 
-The process group is initialised here unless it already is (gloo for CPU runs, nccl for CUDA runs) and ended
-when the run ends if it was initialised here. Rank 0 alone touches the folder's shared files (``config.json``,
-the merged rows, the summary) while the others wait (``on_main``), and an error on any rank stops them all.
+Used by ``cfnb.explain_dataset`` and ``cfnb.audit.spurious``. The process group is initialised here unless it
+already is (gloo for CPU runs, nccl for CUDA runs) and ended when the work ends if it was initialised here. Rank 0
+alone touches shared files while the others wait (``on_main``), collects the others' results (``gather``), and an
+error on any rank stops them all.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Ranks:
         return self.rank == 0
 
     def takes(self, batch: int) -> bool:
-        """Whether this process explains batch ``batch``."""
+        """Whether this process works on batch ``batch``."""
         return batch % self.world_size == self.rank
 
 
@@ -82,6 +83,17 @@ def share(ranks: Ranks, value: Any) -> Any:
     box = [value if ranks.main else None]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather(ranks: Ranks, value: Any) -> list[Any] | None:
+    """Every rank's ``value`` (in rank order) on rank 0; None on the others."""
+    if ranks.world_size == 1:
+        return [value]
+    import torch.distributed as dist
+
+    everyone: list[Any] | None = [None] * ranks.world_size if ranks.main else None
+    dist.gather_object(value, everyone, dst=0)
+    return everyone
 
 
 def on_main(ranks: Ranks, work: Callable[[], object]) -> None:
