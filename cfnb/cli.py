@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list shipped models with their measured quality")
     models.set_defaults(run=_models)
     audit = sub.add_parser("audit", help="run a spurious-correlation audit from a config file; write its HTML report")
-    audit.add_argument("config", help="JSON config file (see docs/audits.md)")
+    audit.add_argument("config", help="JSON (or TOML) config file (see docs/audits.md)")
     audit.add_argument("--out", default=None, help="HTML report path (default: from the config)")
     audit.set_defaults(run=_audit)
     explain = sub.add_parser("explain", help="explain a whole data set to disk from a config file (resumable; "

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cfnb"
 # Lowest first; a module may import its own layer and the layers below it. ``cfnb`` itself (the package's
 # __init__, which loads names lazily) and the command line sit on top.
 LAYERS: list[tuple[str, ...]] = [
-    ("cfnb.checks", "cfnb.forward", "cfnb.modes", "cfnb.progress", "cfnb.distributed"),
+    ("cfnb.checks", "cfnb.forward", "cfnb.modes", "cfnb.progress", "cfnb.distributed", "cfnb.config_files"),
     ("cfnb.data",),
     ("cfnb.models",),
     ("cfnb.methods",),

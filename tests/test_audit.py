@@ -483,7 +483,7 @@ def test_models_are_restored_after_the_audit():
 
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not valid JSON"),
-    ("[1, 2]", "must be a JSON object"),
+    ("[1, 2]", "the config must be an object with keys"),
     ('{"data": {"name": "colored_mnist"}}', "missing 'classifier'"),
     ('{"classifier": "x", "data": {"name": "colored_mnist"}, "colour": 1}', r"unknown key\(s\) \['colour'\]"),
     ('{"classifier": "x", "data": {"name": "imagenet"}}', "'name' is one of colored_mnist, patched_mnist, synth_faces"),
@@ -497,6 +497,18 @@ def test_config_errors_are_clear(tmp_path, capsys, text, message):
     path.write_text(text)
     assert run_config(path) == 2
     assert __import__("re").search(message, capsys.readouterr().err)
+
+
+def test_toml_config_is_read_and_checked_as_json_is(tmp_path, capsys):
+    from cfnb.audit.config import run_config
+
+    path = tmp_path / "audit.toml"
+    path.write_text('classifier = "x"\n[data]\nname = "imagenet"\n')
+    assert run_config(path) == 2
+    assert "'name' is one of colored_mnist" in capsys.readouterr().err
+    path.write_text('classifier = "x"\ndata = [')
+    assert run_config(path) == 2
+    assert "not valid TOML" in capsys.readouterr().err
 
 
 def test_config_with_an_unknown_model_or_missing_file(tmp_path, capsys):

@@ -4,7 +4,7 @@
 (flip rate = reliance score, with bootstrap intervals), with group figures (accuracy per label x factor group,
 worst-group accuracy) and counterfactuals split by factor; it returns an ``AuditReport`` (table, summary, Plotly
 charts, gallery, ``to_html``, JSON). ``AuditSettings`` holds how an audit runs (sizes, bootstrap, seed, gallery).
-``run_config(path)`` runs one from a JSON file (the ``cfnb audit`` command).
+``run_config(path)`` runs one from a JSON (or TOML) file (the ``cfnb audit`` command).
 
 Modules: ``spurious`` (the audit, stage by stage), ``factors`` (interventions), ``shares`` (counterfactual edits
 split by factor), ``statistics`` (streaming bootstrap figures), ``stream`` (data as batches), ``report`` (the
@@ -29,7 +29,7 @@ __all__ = [
 
 
 def run_config(path: str | Path, out: str | Path | None = None) -> int:
-    """Run the audit a JSON config describes and write its HTML report (see ``cfnb.audit.config``)."""
+    """Run the audit a JSON (or TOML) config describes and write its HTML report (see ``cfnb.audit.config``)."""
     from .config import run_config as run
 
     return run(path, out)

@@ -1,4 +1,4 @@
-"""``cfnb audit CONFIG``: run an audit described by a small JSON file and write its HTML report.
+"""``cfnb audit CONFIG``: run an audit described by a small JSON (or TOML) file and write its HTML report.
 
 The format is described in docs/audits.md; examples live in ``docs/audit-examples/``. In short::
 
@@ -14,11 +14,12 @@ Relative paths (``output``, ``json``) are taken from the config file's folder.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..config_files import ConfigError, check_named_data, read_config_object, synth_faces_arguments
 
 DATA_SETS = ("colored_mnist", "patched_mnist", "synth_faces")
 KEYS = {
@@ -45,46 +46,15 @@ KEYS = {
 }
 SETTINGS = ("limit", "batch_size", "counterfactuals", "bootstrap", "seed", "threshold", "min_group", "gallery")
 """Config keys passed to ``cfnb.audit.spurious`` as ``AuditSettings`` fields."""
-DATA_KEYS = {
-    "colored_mnist": {"name", "split", "correlation", "seed"},
-    "patched_mnist": {"name", "split", "correlation", "patch_class", "seed"},
-    "synth_faces": {"name", "n", "seed", "correlations", "size"},
-}
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be run; the message says what to fix."""
-
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """Read and check a config file: JSON object, known keys, required keys present.
+    """Read and check a config file (JSON, or TOML for a .toml file): known keys, required keys present.
 
     Raises:
         ConfigError: unreadable JSON, unknown or missing keys, a bad data description.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be a JSON object with keys {', '.join(KEYS)}")
-    unknown = sorted(set(config) - set(KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {unknown}; known keys: {', '.join(KEYS)}")
-    for key in ("classifier", "data"):
-        if key not in config:
-            raise ConfigError(f"{path}: missing {key!r}: {KEYS[key]}")
-    data = config["data"]
-    if not isinstance(data, dict) or data.get("name") not in DATA_SETS:
-        raise ConfigError(f"{path}: 'data' must be an object whose 'name' is one of {', '.join(DATA_SETS)}, "
-                          f"got {data!r}")
-    strangers = sorted(set(data) - DATA_KEYS[data["name"]])
-    if strangers:
-        raise ConfigError(f"{path}: data set {data['name']!r} takes {sorted(DATA_KEYS[data['name']])}, "
-                          f"not {strangers}")
+    config = read_config_object(path, KEYS, ("classifier", "data"))
+    check_named_data(path, config["data"], DATA_SETS, f"an object whose 'name' is one of {', '.join(DATA_SETS)}")
     factors = config.get("factors", [])
     if not (isinstance(factors, list) and all(isinstance(f, str) for f in factors)):
         raise ConfigError(f"{path}: 'factors' must be a list of names, got {config['factors']!r}")
@@ -124,14 +94,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         arguments.update(images=dataset.images, labels=dataset.labels, factors=[factor],
                          generator=shortcut_generator(dataset), expected=config.get("expected", ["shape"]))
         return arguments
-    correlations = data.pop("correlations", None) or []
-    try:
-        planted = {(source, target): float(p) for source, target, p in correlations}
-    except (TypeError, ValueError):
-        raise ConfigError(f"synth_faces correlations must be a list of [source, target, probability], "
-                          f"got {correlations!r}") from None
-    faces = synth_faces(int(data.pop("n", 2000)), seed=int(data.pop("seed", 12345)), correlations=planted or None,
-                        size=int(data.pop("size", 64)))
+    faces = synth_faces(**synth_faces_arguments(data))
     editor = _load(config.get("editor", "faces-editor"), "editor")
     reader = config.get("attribute_classifier", "faces-classifier")
     label = config.get("labels") or _card_value(classifier, "target_attribute")
@@ -156,7 +119,7 @@ def _card_value(model: Any, key: str) -> Any:
 
 
 def run_config(path: str | Path, out: str | Path | None = None) -> int:
-    """Run the audit described by the JSON config at ``path``; write its HTML report (and JSON if asked).
+    """Run the audit described by the JSON (or TOML) config at ``path``; write its HTML report (and JSON if asked).
 
     Args:
         path: the config file (see docs/audits.md).

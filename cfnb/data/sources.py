@@ -91,7 +91,17 @@ class ImageSource(Dataset):
                 f"{self.image_size[1]}, {what}, {self.description!r})")
 
 
-class SubsetSource(ImageSource):
+class _BatchSource(ImageSource):
+    """A source that reads images and targets together: ``images`` and ``targets`` are halves of ``batch``."""
+
+    def images(self, index: torch.Tensor) -> torch.Tensor:
+        return self.batch(index)[0]
+
+    def targets(self, index: torch.Tensor) -> torch.Tensor | None:
+        return self.batch(index)[1]
+
+
+class SubsetSource(_BatchSource):
     """Some of another source's images, by index."""
 
     def __init__(self, parent: ImageSource, index: torch.Tensor):
@@ -107,12 +117,6 @@ class SubsetSource(ImageSource):
 
     def batch(self, index: torch.Tensor | Sequence[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.parent.batch(self.index[torch.as_tensor(index, dtype=torch.long)])
-
-    def images(self, index: torch.Tensor) -> torch.Tensor:
-        return self.batch(index)[0]
-
-    def targets(self, index: torch.Tensor) -> torch.Tensor | None:
-        return self.batch(index)[1]
 
     @property
     def has_labels(self) -> bool:
@@ -157,7 +161,7 @@ class TensorSource(ImageSource):
         return self._attributes[index] if self._attributes is not None else None
 
 
-class DatasetSource(ImageSource):
+class DatasetSource(_BatchSource):
     """A map-style torch ``Dataset`` whose items are an image, ``(image, target, ...)`` or a dict with ``images``."""
 
     def __init__(self, dataset: Dataset, class_names: Sequence[str] | None = None,
@@ -194,12 +198,6 @@ class DatasetSource(ImageSource):
             return images, None
         targets = torch.stack([torch.as_tensor(t) for _, t in items])
         return images, targets.long() if targets.ndim == 1 and not targets.is_floating_point() else targets.float()
-
-    def images(self, index: torch.Tensor) -> torch.Tensor:
-        return self.batch(index)[0]
-
-    def targets(self, index: torch.Tensor) -> torch.Tensor | None:
-        return self.batch(index)[1]
 
     @property
     def has_labels(self) -> bool:

@@ -19,11 +19,12 @@ share of the batches.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..config_files import NAMED_DATA_KEYS, ConfigError, check_named_data, read_config_object, synth_faces_arguments
 
 MODEL_ROLES = ("generator", "decoder", "editor", "attribute_classifier", "oracle", "fid_network")
 KEYS = {
@@ -47,34 +48,7 @@ KEYS = {
     "progress": "show a progress bar (default true)",
     "output": "the run's folder (default: <config name>-run beside the config)",
 }
-DATA_KEYS = {
-    "mnist": {"name", "split"},
-    "colored_mnist": {"name", "split", "correlation", "seed"},
-    "patched_mnist": {"name", "split", "correlation", "patch_class", "seed"},
-    "synth_faces": {"name", "n", "seed", "correlations", "size"},
-}
 SPEC_KEYS = {"spec", "size", "split"}
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be run; the message says what to fix."""
-
-
-def _parse(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:
-            raise ConfigError(f"{path}: TOML configs need Python 3.11 or later (tomllib); write it as JSON") from None
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML ({error})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: not valid JSON ({error})") from None
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -84,17 +58,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         ConfigError: unreadable file, unknown or missing keys, a bad value (the message names it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found")
-    config = _parse(path)
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: the config must be an object with keys {', '.join(KEYS)}")
-    unknown = sorted(set(config) - set(KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {unknown}; known keys: {', '.join(KEYS)}")
-    for key in ("classifier", "data", "target"):
-        if key not in config:
-            raise ConfigError(f"{path}: missing {key!r}: {KEYS[key]}")
+    config = read_config_object(path, KEYS, ("classifier", "data", "target"))
     for key in ("classifier", "method", "output", "device", *MODEL_ROLES):
         if key in config and not (isinstance(config[key], str) and config[key]):
             raise ConfigError(f"{path}: {key!r} must be a non-empty string, got {config[key]!r}")
@@ -122,12 +86,7 @@ def _check_data(path: Path, data: Any) -> None:
             raise ConfigError(f"{path}: a data spec object takes {sorted(SPEC_KEYS)} with a string 'spec', got "
                               f"{data!r}")
         return
-    if not isinstance(data, dict) or data.get("name") not in DATA_KEYS:
-        raise ConfigError(f"{path}: 'data' must be {KEYS['data']}; got {data!r}")
-    strangers = sorted(set(data) - DATA_KEYS[data["name"]])
-    if strangers:
-        raise ConfigError(f"{path}: data set {data['name']!r} takes {sorted(DATA_KEYS[data['name']])}, "
-                          f"not {strangers}")
+    check_named_data(path, data, list(NAMED_DATA_KEYS), KEYS["data"])
 
 
 def _beside(folder: Path, name: str) -> str:
@@ -164,14 +123,7 @@ def load_data(data: Any, folder: Path) -> Any:
     if name in ("colored_mnist", "patched_mnist"):
         data.setdefault("split", "test")
         return (colored_mnist if name == "colored_mnist" else patched_mnist)(**data)
-    correlations = data.pop("correlations", None) or []
-    try:
-        planted = {(source, target): float(p) for source, target, p in correlations}
-    except (TypeError, ValueError):
-        raise ConfigError(f"synth_faces correlations must be a list of [source, target, probability], "
-                          f"got {correlations!r}") from None
-    return synth_faces(int(data.pop("n", 2000)), seed=int(data.pop("seed", 12345)), correlations=planted or None,
-                       size=int(data.pop("size", 64)))
+    return synth_faces(**synth_faces_arguments(data))
 
 
 def attribute_view(classifier: Any, attribute: Any) -> Any:
