@@ -36,11 +36,13 @@ def gap_parts(classifier: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Ten
     try:
         view = gap_view(classifier)
     except TypeError as error:
+        advice = "" if "gap_view(model, features=" in str(error) else (
+            " For any such network, name its parts in one line: cfnb.models.gap_view(model, "
+            "features='<submodule or method>', head='<the nn.Linear>') and explain that view.")
         raise TypeError(
             "method='mirror' needs a classifier that ends in global average pooling + one linear layer, so that "
             "logits == head(features(x).mean((2, 3))) for a (N, D, h, w) map `features(x)` and an nn.Linear `head`. "
-            f"{error}. For any such network, name its parts in one line: cfnb.models.gap_view(model, "
-            "features='<submodule or method>', head='<the nn.Linear>') and explain that view."
+            f"{error}.{advice}"
         ) from error
     return view.features, view.head
 
