@@ -2,7 +2,7 @@
 
 The package is layered, each layer importing only those below it::
 
-    checks, forward, modes, progress  ->  data  ->  models  ->  methods  ->  results, engine (explain)
+    checks, forward, modes, progress  ->  data  ->  models  ->  methods  ->  results, engine (explain), comparison
         ->  metrics, viz  ->  widgets, audit, runs  ->  training, cli
 
 ``cfnb.explain`` runs any registered method (``cfnb.methods.available()``); ``cfnb.viz`` draws results;
@@ -24,6 +24,8 @@ _LAZY = {
     "animate": ("cfnb.viz", "animate"),
     "ExplainerPanel": ("cfnb.widgets", "ExplainerPanel"),
     "AttributePanel": ("cfnb.widgets", "AttributePanel"),
+    "ComparePanel": ("cfnb.widgets", "ComparePanel"),
+    "compare_classifiers": ("cfnb.comparison", "compare_classifiers"),
     "setup_notebook": ("cfnb.notebook", "setup_notebook"),
 }
 _SUBMODULES = {"checks", "data", "models", "methods", "results", "metrics", "viz", "widgets", "audit", "runs",

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cfnb.data",),
     ("cfnb.models",),
     ("cfnb.methods",),
-    ("cfnb.results", "cfnb.engine"),
+    ("cfnb.results", "cfnb.engine", "cfnb.comparison"),
     ("cfnb.metrics", "cfnb.viz"),
     ("cfnb.widgets", "cfnb.audit", "cfnb.runs", "cfnb.notebook"),
     ("cfnb.training",),
