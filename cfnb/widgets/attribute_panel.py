@@ -18,7 +18,7 @@ from ..modes import eval_mode
 from ..results import Counterfactuals
 from ..viz.attributes import attribute_deltas
 from ..viz.images import difference_rgb, display_scale, png_bytes
-from .display import ImageSlot, guarded
+from .display import SLIDER_TRACK_PX, ImageSlot, guarded, name_width_px, wrapping_row
 from .explainer_panel import ExplainFn, default_explain, descendants, panel_images
 from .result_view import ResultView
 from .run_controls import Call, RunControls
@@ -121,25 +121,33 @@ class AttributePanel(widgets.VBox):
 
         style = {"description_width": "initial"}
         self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image #",
-                                       continuous_update=False, style=style)
+                                       continuous_update=False, style=style, layout=widgets.Layout(width="340px"))
+        # Fixed widths, from the longest name, keep every slider's readout and every output's value in view.
+        label_px = name_width_px(names)
         self.sliders = [widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description=n,
                                             continuous_update=True, readout_format=".2f",
-                                            style={"description_width": "140px"}, layout=widgets.Layout(width="380px"))
+                                            style={"description_width": f"{label_px}px"},
+                                            layout=widgets.Layout(width=f"{label_px + SLIDER_TRACK_PX}px"))
                         for n in names]
         self.reset_button = widgets.Button(description="Reset to the image's attributes", icon="undo",
-                                           layout=widgets.Layout(width="260px"))
+                                           layout=widgets.Layout(width="260px", flex="0 0 auto"))
         self.original = ImageSlot("original", image_px)
         self.edited = ImageSlot("edited", image_px)
         self.change = ImageSlot("change", image_px)
-        self.output_bars = [widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="160px"))
+        self.output_bars = [widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                                  layout=widgets.Layout(width="160px", flex="0 0 auto"))
                             for _ in self.output_names]
-        self.output_values = [widgets.HTML(value="") for _ in self.output_names]
+        self.output_values = [widgets.HTML(value="", layout=widgets.Layout(width="48px", flex="0 0 auto"))
+                              for _ in self.output_names]
         kind = "sigmoid per attribute" if multilabel else "class probabilities"
+        output_px = name_width_px(self.output_names)
         self.outputs_box = widgets.VBox(
-            [widgets.HTML(f"<b>classifier outputs</b> ({kind}, on the edited image)")] +
-            [widgets.HBox([widgets.HTML(html.escape(n), layout=widgets.Layout(width="150px")), bar, value])
-             for n, bar, value in zip(self.output_names, self.output_bars, self.output_values)])
-        self.latency = widgets.HTML(value="")
+            [widgets.HTML(f"<b>classifier outputs</b><br>{kind}, on the edited image")] +
+            [widgets.HBox([widgets.HTML(html.escape(n), layout=widgets.Layout(width=f"{output_px}px", flex="0 0 auto")),
+                           bar, value])
+             for n, bar, value in zip(self.output_names, self.output_bars, self.output_values)],
+            layout=widgets.Layout(flex="0 0 auto", margin="8px 0"))
+        self.latency = widgets.HTML(value="", layout=widgets.Layout(margin="0 0 0 12px"))
         if multilabel:
             self.target = widgets.Dropdown(options=list(self.output_names), description="attribute to flip",
                                            style=style)
@@ -157,12 +165,17 @@ class AttributePanel(widgets.VBox):
         self.reset_button.on_click(guarded(lambda _: self.reset_sliders(), self.errors))
         self.explain_button.on_click(guarded(lambda _: self.explain_async(), self.errors))
 
+        # The sliders beside the faces and the outputs they move (one above the other), so that both stay in view
+        # while a slider is dragged; below one another when the cell is too narrow. The live-update line has a row
+        # of its own, beside the reset button.
+        sliders_column = widgets.VBox(self.sliders, layout=widgets.Layout(flex="0 0 auto", margin="0 24px 8px 0"))
+        faces = widgets.HBox([self.original, self.edited, self.change], layout=wrapping_row("flex-start"))
+        response_column = widgets.VBox([faces, self.outputs_box], layout=widgets.Layout(flex="0 1 auto"))
         super().__init__([
             widgets.HTML("<b>cfnb attribute editor</b>"), self.index,
-            widgets.HBox([widgets.VBox(self.sliders + [self.reset_button]),
-                          widgets.VBox([widgets.HBox([self.original, self.edited, self.change]), self.latency]),
-                          self.outputs_box]),
-            widgets.HBox([self.target]), self.controls, self.view,
+            widgets.HBox([sliders_column, response_column], layout=wrapping_row("flex-start")),
+            widgets.HBox([self.reset_button, self.latency], layout=wrapping_row()),
+            widgets.HBox([self.target], layout=wrapping_row()), self.controls, self.view,
         ])
         self._on_index({"new": 0})
 
@@ -267,7 +280,8 @@ class AttributePanel(widgets.VBox):
             text.value = f"{value:.2f}"
         seconds = time.perf_counter() - start
         self.latencies.append(seconds)
-        self.latency.value = f'<span style="color:#555;font-size:smaller">update {1000 * seconds:.0f} ms</span>'
+        self.latency.value = (f'<span style="color:#555">live update: {1000 * seconds:.0f} ms</span> '
+                              '<span style="color:#555;font-size:smaller">(edit, classify, draw)</span>')
         return seconds
 
     # --- explaining --------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import functools
 import html
+import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import ipywidgets as widgets
@@ -67,24 +68,51 @@ def guarded(callback: _Callback, errors: ErrorBox) -> _Callback:
     return cast(_Callback, wrapper)
 
 
+# Width of a slider beside its description: the track (about 160 px) and the readout with its margins.
+SLIDER_TRACK_PX = 250
+
+
+def name_width_px(names: Sequence[str]) -> int:
+    """Room for the longest of ``names`` as a description (about 8 px per character of JupyterLab's 13 px font),
+    so that controls described by them line up and none is cut off."""
+    return max(80, 8 * max((len(n) for n in names), default=0) + 8)
+
+
+def wrapping_row(align: str = "center", **layout: Any) -> widgets.Layout:
+    """The layout of a row whose items wrap onto the next line when the cell is too narrow (``align``: their
+    vertical alignment, a CSS ``align-items`` value; ``layout``: more ``Layout`` properties)."""
+    return widgets.Layout(flex_flow="row wrap", align_items=align, **layout)
+
+
+@functools.lru_cache(maxsize=1)
+def placeholder_png() -> bytes:
+    """A light-grey square PNG for an image widget with no picture yet (empty bytes show a broken-image icon)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (238, 238, 238)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 class ImageSlot(widgets.VBox):
-    """A caption above an ``ipywidgets.Image`` holding PNG bytes."""
+    """A caption above an ``ipywidgets.Image`` holding PNG bytes (a grey square until it has a picture)."""
 
     def __init__(self, caption: str, width_px: int = 140):
         self.caption = widgets.HTML(value=f"<b>{html.escape(caption)}</b>")
-        self.image = widgets.Image(value=b"", format="png", width=width_px)
+        self.image = widgets.Image(value=placeholder_png(), format="png", width=width_px)
         self.note = widgets.HTML(value="")
         super().__init__([self.caption, self.image, self.note],
-                         layout=widgets.Layout(align_items="center", margin="0 12px 0 0"))
+                         layout=widgets.Layout(align_items="center", margin="0 12px 0 0", flex="0 0 auto"))
 
     def set(self, png: bytes, note: str = "") -> None:
-        """Show ``png`` with an optional small note under it."""
+        """Show ``png`` (the grey square when empty) with an optional small note under it."""
         with self.image.hold_sync():
-            self.image.value = png
+            self.image.value = png or placeholder_png()
         self.note.value = f'<span style="font-size:smaller;color:#555">{html.escape(note)}</span>' if note else ""
 
-    def clear(self) -> None:
-        self.set(b"", "")
+    def clear(self, note: str = "") -> None:
+        """Show the grey square (and ``note`` under it) instead of a picture."""
+        self.set(placeholder_png(), note)
 
 
 def figure_bundle(figure: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from ..results import Counterfactuals
 from ..viz.animation import animate
 from ..viz.images import display_scale, png_bytes
 from ..viz.probabilities import probability_bars
-from .display import figure_bundle, guarded
+from .display import figure_bundle, guarded, placeholder_png, wrapping_row
 from .option_controls import OptionControls
 from .result_view import ResultView
 from .run_controls import Call, RunControls
@@ -148,12 +148,15 @@ class ExplainerPanel(widgets.VBox):
         self.index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image #",
                                        continuous_update=False, style=style, layout=widgets.Layout(width="340px"))
         self.thumbnail_count = max(1, min(thumbnails, len(images)))
-        self._thumb_images = [widgets.Image(value=b"", format="png", width=48) for _ in range(self.thumbnail_count)]
+        self._thumb_images = [widgets.Image(value=placeholder_png(), format="png", width=48)
+                              for _ in range(self.thumbnail_count)]
         self._thumb_buttons = [widgets.Button(description="", layout=widgets.Layout(width="52px", padding="0"))
                                for _ in range(self.thumbnail_count)]
         self._thumb_page = -1
-        self.thumbnail_strip = widgets.HBox([widgets.VBox([im, bt], layout=widgets.Layout(align_items="center"))
-                                             for im, bt in zip(self._thumb_images, self._thumb_buttons)])
+        self.thumbnail_strip = widgets.HBox([widgets.VBox([im, bt], layout=widgets.Layout(align_items="center",
+                                                                                          flex="0 0 auto"))
+                                             for im, bt in zip(self._thumb_images, self._thumb_buttons)],
+                                            layout=wrapping_row("flex-start"))
         self.target = widgets.Dropdown(options=[(f"{k}: {n}" if n != str(k) else n, k) for k, n in
                                                 enumerate(self.class_names)], description="target class",
                                        style=style, layout=widgets.Layout(width="240px"))
@@ -176,7 +179,7 @@ class ExplainerPanel(widgets.VBox):
         super().__init__([
             widgets.HTML("<b>cfnb counterfactual explainer</b>"),
             self.index, self.thumbnail_strip,
-            widgets.HBox([self.target, self.method]),
+            widgets.HBox([self.target, self.method], layout=wrapping_row()),
             self.option_controls,
             self.controls, self.selection, self.view,
         ])

@@ -14,20 +14,28 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..methods.registry import Method, Option
+from .display import SLIDER_TRACK_PX, name_width_px, wrapping_row
 
 STYLE = {"description_width": "initial"}
 
 
-def control_for(option: Option, value: Any) -> widgets.Widget | None:
-    """A widget for one option, starting at ``value``; None for options a panel does not show (kind ``"any"``)."""
-    control = _control(option, value)
+def control_for(option: Option, value: Any, label_px: int | None = None) -> widgets.Widget | None:
+    """A widget for one option, starting at ``value``; None for options a panel does not show (kind ``"any"``).
+
+    ``label_px`` fixes the description's width (sliders and boxes then get ``SLIDER_TRACK_PX`` more), so that the
+    controls of one method line up; None sizes the description to its text.
+    """
+    control = _control(option, value, STYLE if label_px is None else {"description_width": f"{label_px}px"})
     if control is not None:  # ipywidgets 8 calls it `tooltip`, 7 `description_tooltip`
         setattr(control, "tooltip" if control.has_trait("tooltip") else "description_tooltip", option.help)
+    if label_px is not None and isinstance(control, (widgets.FloatLogSlider, widgets.IntSlider, widgets.FloatSlider,
+                                                     widgets.IntText, widgets.FloatText)):
+        control.layout.width = f"{label_px + SLIDER_TRACK_PX}px"
     return control
 
 
-def _control(option: Option, value: Any) -> widgets.Widget | None:
-    common = {"description": option.name, "style": STYLE}
+def _control(option: Option, value: Any, style: dict[str, str]) -> widgets.Widget | None:
+    common = {"description": option.name, "style": style}
     if option.kind == "bool":
         return widgets.Checkbox(value=bool(value), indent=False, **common)
     if option.kind == "choice":
@@ -87,17 +95,18 @@ class OptionControls(widgets.VBox):
             widget.close()
         self.method = method
         self.controls = {}
+        label_px = name_width_px([o.name for o in method.options])
         for option in method.options:
-            control = control_for(option, start.get(option.name, option.default))
+            control = control_for(option, start.get(option.name, option.default), label_px)
             if control is not None:
                 self.controls[option.name] = control
         main = [self.controls[o.name] for o in method.options if o.main and o.name in self.controls]
         rest = [self.controls[o.name] for o in method.options if not o.main and o.name in self.controls]
         children: list[widgets.Widget] = []
         if main:
-            children.append(widgets.HBox(main, layout=widgets.Layout(flex_flow="row wrap")))
+            children.append(widgets.HBox(main, layout=wrapping_row()))
         if rest:
-            self._more.children = [widgets.HBox(rest, layout=widgets.Layout(flex_flow="row wrap"))]
+            self._more.children = [widgets.HBox(rest, layout=wrapping_row())]
             self._more.set_title(0, f"more options of {method.name}")
             self._more.selected_index = None
             children.append(self._more)

@@ -10,7 +10,10 @@ import torch
 from ..results import Counterfactuals
 from ..viz.images import difference_rgb, display_scale, png_bytes, signed_difference
 from ..viz.summaries import CHANGE_THRESHOLD, SampleSummary, summarize
-from .display import ImageSlot, clear, show_figure
+from .display import ImageSlot, clear, show_figure, wrapping_row
+
+LABEL_CELL = "padding:1px 12px 1px 0;color:#555;white-space:nowrap"  # a number's name never breaks over lines
+WAITING_NOTE = "after Explain"  # under the grey squares that hold the places of the counterfactual and difference
 
 
 class ResultView(widgets.VBox):
@@ -30,8 +33,10 @@ class ResultView(widgets.VBox):
         self.metrics = widgets.HTML(value="")
         self.figure_output = widgets.Output(layout=widgets.Layout(width="100%"))
         self.summary: SampleSummary | None = None
-        super().__init__([widgets.HBox([self.original, self.counterfactual, self.difference]), self.prediction,
-                          self.metrics, self.figure_output])
+        for slot in (self.counterfactual, self.difference):
+            slot.clear(WAITING_NOTE)
+        images = widgets.HBox([self.original, self.counterfactual, self.difference], layout=wrapping_row("flex-start"))
+        super().__init__([images, self.prediction, self.metrics, self.figure_output])
 
     def _png(self, image: torch.Tensor) -> bytes:
         return png_bytes(image, display_scale(image.shape[-2], image.shape[-1], self.image_px))
@@ -39,8 +44,8 @@ class ResultView(widgets.VBox):
     def show_original(self, image: torch.Tensor, note: str = "") -> None:
         """Show an image about to be explained; clears the previous counterfactual."""
         self.original.set(self._png(image), note)
-        self.counterfactual.clear()
-        self.difference.clear()
+        self.counterfactual.clear(WAITING_NOTE)
+        self.difference.clear(WAITING_NOTE)
         self.prediction.value = ""
         self.metrics.value = ""
         self.summary = None
@@ -71,7 +76,7 @@ class ResultView(widgets.VBox):
             **(extra_rows or {}),
         }
         self.metrics.value = ("<table style='border-collapse:collapse'>" + "".join(
-            f"<tr><td style='padding:1px 12px 1px 0;color:#555'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+            f"<tr><td style='{LABEL_CELL}'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
             for k, v in rows.items()) + f"</table><span style='color:#555'>method <code>{html.escape(result.method)}"
             "</code></span>")
         if figure is not None:

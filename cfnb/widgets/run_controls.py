@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..results import Counterfactuals
-from .display import ErrorBox
+from .display import ErrorBox, wrapping_row
 from .tasks import CancelToken, ProgressFeed, TaskRunner, browser_friendly_threads, torch_threads
 
 Call = Callable[[CancelToken, ProgressFeed], Counterfactuals]
@@ -52,8 +52,9 @@ class RunControls(widgets.VBox):
         self.disable = list(disable)
         self.on_idle = on_idle
         self.cancel_button.on_click(lambda _: self.cancel(wait=False))  # the search shows what it found
-        super().__init__([widgets.HBox([self.explain_button, self.cancel_button, self.progress, self.status]),
-                          self.errors])
+        self.progress.layout.margin = "0 8px"
+        row = widgets.HBox([self.explain_button, self.cancel_button, self.progress, self.status], layout=wrapping_row())
+        super().__init__([row, self.errors])
 
     @property
     def busy(self) -> bool:

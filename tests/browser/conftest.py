@@ -8,6 +8,17 @@ Fixtures:
         ``screenshot``, ``console_errors``; at teardown it fails the test on console errors, failed requests and
         "Error displaying widget", and saves ``artifacts/FAILED-<test>.png`` when the test failed.
 
+Layout checks on what the notebook's outputs show (call them in any state of a panel, at any viewport width;
+``Lab.set_width`` changes the width):
+    ``Lab.assert_no_broken_images()``: every shown ``<img>`` in the output areas has loaded a picture
+        (``complete`` and ``naturalWidth > 0``): an image widget with empty or invalid bytes fails it.
+    ``Lab.assert_readouts_readable()``: every shown slider readout, label or description, text or number box,
+        dropdown value, button caption and HTML line in the output areas can be read: its text is not cut off
+        (``scrollWidth <= clientWidth``; a dropdown's chosen option fits its box), no other element covers it
+        (``document.elementFromPoint`` at its centre and near both ends is the element or inside it), and it lies
+        inside the window and inside every ancestor that clips (a panel wider than its cell fails here).
+    Both fail with one line per element, naming it (its widget class) and its text.
+
 Without Chromium the tests skip, unless CFNB_REQUIRE_BROWSER=1 or CI=true (then they fail): `.ci/run` installs it.
 
 What counts as an error (``Lab.console_errors``), and the filters:
@@ -221,6 +232,98 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+# Shown <img> elements of the current notebook's outputs (not display:none, not visibility:hidden, with a box).
+_SHOWN_IMAGES_JS = """() => [...document.querySelectorAll(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea img')].filter(img => {
+    const style = getComputedStyle(img);
+    const box = img.getBoundingClientRect();
+    return style.visibility !== 'hidden' && style.display !== 'none' && box.width > 0 && box.height > 0;
+})"""
+
+_BROKEN_IMAGES_JS = """() => {
+    const shown = (""" + _SHOWN_IMAGES_JS + """)();
+    const describe = img => {
+        const box = img.closest('.widget-box, .jp-OutputArea-output');
+        const around = box ? box.innerText.replace(/\\s+/g, ' ').trim().slice(0, 80) : '';
+        const src = img.getAttribute('src');
+        return `<img class="${img.className}" src=${src === null ? '(none)' : JSON.stringify(src.slice(0, 60))}> `
+            + `${img.complete ? 'loaded no picture' : 'never finished loading'} (in a box showing "${around}")`;
+    };
+    return shown.filter(img => !img.complete || img.naturalWidth === 0).map(describe);
+}"""
+
+# Widget text a person reads: slider readouts, labels and descriptions, text and number boxes, dropdowns, button
+# captions, HTML lines. For each shown one: not cut off, not covered, inside the window and every clipping ancestor.
+_UNREADABLE_JS = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    if (!panel) return ['no notebook is open'];
+    const selector = ['.widget-readout', '.widget-label', '.widget-text input', '.widget-dropdown select',
+                      'button.jupyter-button', '.widget-html-content'].map(s => '.jp-OutputArea ' + s).join(', ');
+    const canvas = document.createElement('canvas').getContext('2d');
+    const problems = [];
+    const textOf = el => {
+        if (el.tagName === 'SELECT') return el.selectedOptions.length ? el.selectedOptions[0].text : '';
+        if (el.tagName === 'INPUT') return el.value;
+        return el.innerText;
+    };
+    const name = el => {
+        const widget = el.closest('.jupyter-widgets');
+        const kind = widget ? [...widget.classList].filter(c => c.startsWith('widget-')).join('.') : '';
+        return `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}${kind ? ' in ' + kind : ''}`;
+    };
+    for (const el of panel.querySelectorAll(selector)) {
+        const style = getComputedStyle(el);
+        let box = el.getBoundingClientRect();
+        if (style.display === 'none' || style.visibility === 'hidden' || box.width === 0 || box.height === 0) continue;
+        const text = textOf(el).replace(/\\s+/g, ' ').trim();
+        if (!text) continue;
+        const what = `${name(el)} "${text.slice(0, 60)}"`;
+        if (el.tagName === 'SELECT') {
+            canvas.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+            const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+            const needed = canvas.measureText(text).width;
+            if (needed > room + 1) problems.push(`${what}: cut off (needs ${needed.toFixed(0)} px, has ${room} px)`);
+        } else if (el.scrollWidth > el.clientWidth + 1) {
+            problems.push(`${what}: cut off (needs ${el.scrollWidth} px, has ${el.clientWidth} px)`);
+        }
+        el.scrollIntoView({block: 'center', inline: 'nearest'});
+        for (let a = el.parentElement; a; a = a.parentElement) a.scrollLeft = 0;  // only vertical scrolling helps
+        box = el.getBoundingClientRect();
+        const outside = [];
+        if (box.left < -1 || box.right > window.innerWidth + 1 || box.top < -1 || box.bottom > window.innerHeight + 1) {
+            outside.push('the window');
+        }
+        for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+            const clip = getComputedStyle(a);
+            if (clip.overflowX === 'visible' && clip.overflowY === 'visible') continue;
+            const r = a.getBoundingClientRect();
+            if (box.left < r.left - 1 || box.right > r.right + 1 || box.top < r.top - 1 || box.bottom > r.bottom + 1) {
+                outside.push(`${a.tagName.toLowerCase()}.${[...a.classList].slice(0, 2).join('.')}`);
+                break;
+            }
+        }
+        if (outside.length) {
+            problems.push(`${what}: outside ${outside.join(' and ')} (x ${box.left.toFixed(0)}-${box.right.toFixed(0)}`
+                          + ` of ${window.innerWidth} px)`);
+            continue;
+        }
+        const y = box.top + box.height / 2;
+        const points = [[box.left + box.width / 2, y], [box.left + 2, y], [box.right - 2, y]];
+        for (const [x, yy] of points) {
+            const hit = document.elementFromPoint(x, yy);
+            if (hit && hit !== el && !el.contains(hit)) {
+                const cover = hit.closest('.jupyter-widgets') || hit;
+                const coverText = (cover.innerText || '').replace(/\\s+/g, ' ').trim().slice(0, 40);
+                problems.push(`${what}: covered at (${x.toFixed(0)}, ${yy.toFixed(0)}) by ${name(hit)}`
+                              + (coverText ? ` showing "${coverText}"` : ''));
+                break;
+            }
+        }
+    }
+    return problems;
+}"""
+
+
 @dataclass
 class Lab:
     """One browser tab on the test JupyterLab, with the steps a person takes.
@@ -280,6 +383,37 @@ class Lab:
     def assert_no_errors(self) -> None:
         errors = self.errors()
         assert not errors, "errors in the browser:\n  " + "\n  ".join(errors)
+
+    # -- layout checks (see the module docstring)
+    def set_width(self, width: int, height: int | None = None) -> None:
+        """Resize the viewport to ``width`` px (and ``height``, default unchanged) and let JupyterLab and the widgets
+        lay out again."""
+        height = height or (self.page.viewport_size or VIEWPORT)["height"]
+        self.page.set_viewport_size({"width": width, "height": height})
+        self.page.wait_for_timeout(600)  # Lumino relays out on a throttled resize event
+
+    def assert_no_broken_images(self, timeout_s: float = 10) -> None:
+        """Fail unless every shown ``<img>`` in the notebook's outputs holds a loaded picture.
+
+        Waits up to ``timeout_s`` for images still loading, then names each broken one (its widget classes, its
+        ``src`` and the text of the widget box around it).
+        """
+        try:
+            self.page.wait_for_function(f"() => ({_SHOWN_IMAGES_JS})().every(img => img.complete)",
+                                        timeout=timeout_s * 1000)
+        except Exception:  # reported below with the images that never finished
+            pass
+        broken = self.page.evaluate(_BROKEN_IMAGES_JS)
+        assert not broken, f"{len(broken)} broken image(s) in the notebook's outputs:\n  " + "\n  ".join(broken)
+
+    def assert_readouts_readable(self) -> None:
+        """Fail unless every shown value, label and readout in the notebook's outputs can be read in full.
+
+        Scrolls each element into view (vertically) first; see the module docstring for the three conditions.
+        """
+        problems = self.page.evaluate(_UNREADABLE_JS)
+        assert not problems, (f"{len(problems)} value(s) or label(s) not readable in the notebook's outputs:\n  "
+                              + "\n  ".join(problems))
 
     # -- notebooks
     def write_notebook(self, name: str, cells: list[str], markdown_first: str | None = None,
@@ -446,10 +580,14 @@ class Lab:
         locator.wait_for(state="visible", timeout=timeout_s * 1000)
         return locator
 
+    def screenshot_path(self, name: str) -> Path:
+        """``artifacts/<name>.png`` (the folder made if needed), for screenshots of a locator."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        return ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+
     def screenshot(self, name: str, selector: str | None = None) -> Path:
         """Save a PNG as ``artifacts/<name>.png``: the page, or only the first element matching ``selector``."""
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+        path = self.screenshot_path(name)
         if selector is None:
             self.page.screenshot(path=str(path))
         else:
