@@ -498,3 +498,117 @@ def test_overlapping_thread_limits_restore_the_first_setting():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# --- layout: what a browser shows ---------------------------------------------------------------------------------
+# The properties of ipywidgets 7.7's Layout (ipywidgets/widgets/widget_layout.py of 7.7.5): the panels must set no
+# other, or 7.7 rejects the widget.
+IPYWIDGETS_7_LAYOUT = {
+    "align_content", "align_items", "align_self", "bottom", "border", "display", "flex", "flex_flow", "height",
+    "justify_content", "justify_items", "left", "margin", "max_height", "max_width", "min_height", "min_width",
+    "overflow", "overflow_x", "overflow_y", "order", "padding", "right", "top", "visibility", "width", "object_fit",
+    "object_position", "grid_auto_columns", "grid_auto_flow", "grid_auto_rows", "grid_gap", "grid_template_rows",
+    "grid_template_columns", "grid_template_areas", "grid_row", "grid_column", "grid_area",
+}
+
+
+def image_widgets(panel) -> list[widgets.Image]:
+    from cfnb.widgets.explainer_panel import descendants
+
+    return [w for w in descendants(panel) if isinstance(w, widgets.Image)]
+
+
+def assert_every_image_is_a_png(panel, state: str) -> None:
+    """Each image widget holds bytes a browser draws: a PNG that decodes to a picture (empty bytes show a broken
+    image icon)."""
+    import io
+
+    from PIL import Image
+
+    images = image_widgets(panel)
+    assert images, "the panel has no image widgets"
+    for k, image in enumerate(images):
+        value = bytes(image.value)
+        assert value.startswith(b"\x89PNG\r\n\x1a\n"), f"{state}: image widget {k} holds {value[:12]!r}, not a PNG"
+        with Image.open(io.BytesIO(value)) as picture:
+            picture.load()
+            assert picture.width > 0 and picture.height > 0, f"{state}: image widget {k} is empty"
+
+
+def test_explainer_panel_images_are_pngs_in_every_state(panel_factory):
+    panel = panel_factory(explain_fn=FakeExplain(steps=2), thumbnails=5)  # 12 images: the 3rd page shows 2 of 5
+    assert_every_image_is_a_png(panel, "before the first Explain")
+    placeholder = panel.view.counterfactual.image.value
+    assert placeholder == panel.view.difference.image.value != panel.view.original.image.value
+    assert "after Explain" in panel.view.counterfactual.note.value
+    panel.explain(index=1, method="pixel")
+    assert panel.view.counterfactual.image.value != placeholder
+    assert_every_image_is_a_png(panel, "after Explain")
+    panel.index.value = 11  # a new image clears the counterfactual; the last page has hidden thumbnails
+    assert panel.view.counterfactual.image.value == placeholder
+    assert [t.layout.visibility for t in panel._thumb_images] == [None, None, "hidden", "hidden", "hidden"]
+    assert_every_image_is_a_png(panel, "after choosing another image")
+
+
+def test_attribute_panel_images_are_pngs_in_every_state(attribute_panel):
+    panel = attribute_panel
+    assert_every_image_is_a_png(panel, "before the first Explain")
+    panel.options = {"steps": 2}
+    assert panel.explain(target="Smiling") is not None, panel.error
+    assert_every_image_is_a_png(panel, "after Explain")
+    panel.index.value = 2
+    assert_every_image_is_a_png(panel, "after choosing another image")
+    panel.view.counterfactual.set(b"", "nothing")  # an empty picture becomes the grey square, never empty bytes
+    assert_every_image_is_a_png(panel, "after an empty picture")
+
+
+def test_panels_set_only_layout_properties_ipywidgets_7_has(panel_factory, attribute_panel):
+    from cfnb.widgets.explainer_panel import descendants
+
+    panel = panel_factory(generator=TinyGenerator())
+    used = set()
+    for method in panel.method.options:  # every method's option controls
+        panel.method.value = method
+        for widget in [panel, *descendants(panel), attribute_panel, *descendants(attribute_panel)]:
+            layout = getattr(widget, "layout", None)
+            if isinstance(layout, widgets.Layout):
+                used |= {name for name in layout.keys if not name.startswith("_") and getattr(layout, name, None)}
+    assert {"flex_flow", "flex", "width"} <= used  # the wrapping rows and fixed widths are there
+    assert used <= IPYWIDGETS_7_LAYOUT, f"not in ipywidgets 7.7: {sorted(used - IPYWIDGETS_7_LAYOUT)}"
+
+
+def test_sliders_line_up_and_leave_room_for_names_and_readouts(panel_factory, attribute_panel):
+    """Each panel's sliders have fixed description widths that hold their longest name (about 8 px a character at
+    JupyterLab's 13 px font), and a width that leaves the track and the readout their room; the sliders of one
+    group share one description width, so their tracks line up."""
+    from cfnb.widgets.display import SLIDER_TRACK_PX
+
+    def check(sliders, group):
+        widths = {s.style.description_width for s in sliders}
+        assert len(widths) == 1, f"{group}: description widths differ: {widths}"
+        label_px = int(widths.pop().removesuffix("px"))
+        assert label_px >= 7 * max(len(s.description) for s in sliders), group
+        assert all(s.layout.width == f"{label_px + SLIDER_TRACK_PX}px" for s in sliders), group
+
+    check(attribute_panel.sliders, "AttributePanel")
+    panel = panel_factory(generator=TinyGenerator())
+    for method in panel.method.options:
+        panel.method.value = method
+        sliders = [c for c in panel.option_controls.controls.values() if isinstance(c, widgets.widget_int._Int)
+                   or isinstance(c, widgets.widget_float._Float)]
+        check(sliders, f"options of {method}")
+
+
+def test_rows_wrap_instead_of_squeezing(panel_factory, attribute_panel):
+    """Rows of several controls or pictures wrap onto the next line in a narrow cell, and the columns they hold
+    keep their width (squeezed columns are what cut the sliders' readouts off)."""
+    panel = panel_factory()
+    rows = [panel.thumbnail_strip, panel.controls.children[0], panel.view.children[0],
+            attribute_panel.children[2], attribute_panel.controls.children[0]]
+    for row in rows:
+        assert isinstance(row, widgets.HBox) and row.layout.flex_flow == "row wrap", row
+    sliders_column = attribute_panel.children[2].children[0]
+    assert list(sliders_column.children) == attribute_panel.sliders and sliders_column.layout.flex == "0 0 auto"
+    live_row = attribute_panel.children[3]
+    assert attribute_panel.latency in live_row.children and attribute_panel.reset_button in live_row.children
+    assert re.search(r"live update: \d+ ms", attribute_panel.latency.value)
