@@ -266,10 +266,12 @@ _UNREADABLE_JS = """() => {
         if (el.tagName === 'INPUT') return el.value;
         return el.innerText;
     };
-    const name = el => {
+    const classes = el => [...el.classList].filter(c => !['lm-Widget', 'jupyter-widgets'].includes(c));
+    const name = el => {  // e.g. "div.widget-readout in widget-slider.widget-hslider"
+        const own = [el.tagName.toLowerCase(), ...classes(el)].join('.');
         const widget = el.closest('.jupyter-widgets');
-        const kind = widget ? [...widget.classList].filter(c => c.startsWith('widget-')).join('.') : '';
-        return `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}${kind ? ' in ' + kind : ''}`;
+        const kind = widget && widget !== el ? classes(widget).filter(c => c.startsWith('widget-')) : [];
+        return own + (kind.length ? ' in ' + kind.filter(c => c !== 'widget-inline-hbox').join('.') : '');
     };
     for (const el of panel.querySelectorAll(selector)) {
         const style = getComputedStyle(el);
@@ -298,7 +300,7 @@ _UNREADABLE_JS = """() => {
             if (clip.overflowX === 'visible' && clip.overflowY === 'visible') continue;
             const r = a.getBoundingClientRect();
             if (box.left < r.left - 1 || box.right > r.right + 1 || box.top < r.top - 1 || box.bottom > r.bottom + 1) {
-                outside.push(`${a.tagName.toLowerCase()}.${[...a.classList].slice(0, 2).join('.')}`);
+                outside.push(`the clipping ${[a.tagName.toLowerCase(), ...classes(a)].join('.')}`);
                 break;
             }
         }

@@ -30,6 +30,7 @@ def test_explainer_panel_explains_in_the_browser(lab):
     lab.wait_for_text("cfnb counterfactual explainer", timeout_s=120)
     lab.wait_for_text("panel ready", timeout_s=60)
     images_before = lab.page.evaluate(COUNTERFACTUAL_SRC)
+    lab.assert_no_broken_images()  # grey squares hold the counterfactual's places until Explain
 
     button = lab.outputs().get_by_role("button", name="Explain")  # in the panel, not the file browser
     assert button.count() == 1
@@ -49,4 +50,6 @@ def test_explainer_panel_explains_in_the_browser(lab):
     lab.page.wait_for_timeout(1500)
     lab.screenshot("explainer-panel")
     assert lab.page.get_by_text("Error displaying widget").count() == 0
+    lab.assert_no_broken_images()
+    lab.assert_readouts_readable()
     lab.assert_no_errors()

@@ -78,3 +78,35 @@ def test_panels_look_finished_at_every_width(lab):
 
     assert not failures, "\n".join(failures)
     lab.assert_no_errors()
+
+
+BROKEN_CELL = '''import ipywidgets as widgets
+
+empty_image = widgets.Image(value=b"", format="png", width=60)
+squeezed = widgets.FloatSlider(value=0.5, description="squeezed", layout=widgets.Layout(width="300px"))
+narrow_column = widgets.VBox([squeezed], layout=widgets.Layout(width="150px"))
+cut_label = widgets.Label("a label far too long for its box", layout=widgets.Layout(width="70px"))
+covered = widgets.HBox([widgets.Label("covered value"),
+                        widgets.HTML("<div style='background:#fff;width:200px'>&nbsp;</div>",
+                                     layout=widgets.Layout(margin="0 0 0 -110px"))])
+widgets.VBox([widgets.HTML("<b>a broken layout</b>"), empty_image, narrow_column, cut_label, covered])'''
+
+
+def test_layout_checks_catch_broken_layouts(lab):
+    """The two checks fail, naming each element, on an empty image, a readout outside its clipping box, a label cut
+    off and a value covered by another element."""
+    lab.write_notebook("broken_layout.ipynb", [BROKEN_CELL])
+    lab.open_notebook("broken_layout.ipynb")
+    lab.run_all()
+    lab.wait_for_text("a broken layout")
+    with pytest.raises(AssertionError, match=r"(?s)1 broken image.*src=\"blob:.*loaded no picture") as images:
+        lab.assert_no_broken_images()
+    with pytest.raises(AssertionError) as readouts:
+        lab.assert_readouts_readable()
+    message = str(readouts.value)
+    print(images.value, message, sep="\n")
+    assert re.search(r'widget-readout in .*widget-slider.* "0\.50": outside the clipping div', message), message
+    assert re.search(r'"a label far too long for its box": cut off \(needs \d+ px, has 70 px\)', message), message
+    assert re.search(r'"covered value": covered at .* by div', message), message
+    assert "squeezed" not in message  # its description still fits in the narrow column
+    assert message.startswith("3 value(s)"), message
