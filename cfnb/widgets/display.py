@@ -115,20 +115,40 @@ class ImageSlot(widgets.VBox):
         self.set(placeholder_png(), note)
 
 
-def figure_bundle(figure: Any) -> dict[str, Any]:
-    """The MIME bundle of a Plotly figure for the current renderer (``plotly.io.renderers.default``).
+def bundle_renderers() -> list[Any]:
+    """The renderers of ``plotly.io.renderers.default`` that ``figure_bundle`` asks for MIME data.
 
-    Uses the figure's ``_repr_mimebundle_`` directly: IPython's formatter would call the figure's
-    ``_ipython_display_``, which displays into the running cell instead of returning data. When the default renderer
-    gives no MIME data (a plain Python session), falls back to Plotly's ``plotly_mimetype`` renderer.
+    Only MIME-type renderers count, and of those not the ones that need a page-wide script (``global_init``, as
+    ``"notebook"``, ``"kaggle"`` and ``"azure"`` have): Plotly displays that script into the running cell each time
+    such a renderer is activated, and their HTML does not draw without it. Plotly 5 (Colab's) names
+    ``"plotly_mimetype+notebook"`` as the default in a Jupyter kernel, where Plotly 6 and later name
+    ``"plotly_mimetype"``; both leave ``plotly_mimetype`` here. Empty when nothing usable is named (a plain Python
+    session's ``"browser"``).
+    """
+    import plotly.io as pio
+    from plotly.io.base_renderers import MimetypeRenderer
+
+    names = [name for name in (pio.renderers.default or "").split("+") if name]
+    chosen = [pio.renderers[name] for name in names]
+    return [r for r in chosen if isinstance(r, MimetypeRenderer) and not getattr(r, "global_init", False)]
+
+
+def figure_bundle(figure: Any) -> dict[str, Any]:
+    """The MIME bundle of a Plotly figure for the current renderer (``plotly.io.renderers.default``), displaying
+    nothing.
+
+    Asks each of ``bundle_renderers()`` for its MIME data without activating it: IPython's formatter would call the
+    figure's ``_ipython_display_``, which displays into the running cell, and the figure's ``_repr_mimebundle_``
+    activates every default renderer on each call, which for ``"notebook"`` displays Plotly's loader script into the
+    running cell. When no usable renderer is named, falls back to Plotly's ``plotly_mimetype`` renderer.
     """
     import plotly.io as pio
 
+    renderers = bundle_renderers() or [pio.renderers["plotly_mimetype"]]
+    data = figure.to_dict()
     bundle: dict[str, Any] = {}
-    if pio.renderers.default:
-        bundle = dict(figure._repr_mimebundle_() or {})
-    if not bundle:
-        bundle = dict(pio.renderers["plotly_mimetype"].to_mimebundle(figure.to_dict()))
+    for renderer in renderers:
+        bundle.update(renderer.to_mimebundle(data))
     title = getattr(getattr(figure.layout, "title", None), "text", None) or "figure"
     bundle.setdefault("text/plain", f"<Plotly figure: {title}>")
     return bundle
