@@ -167,7 +167,7 @@ def _check_drawn(name: str, drawn: Any, images: torch.Tensor, what: str) -> torc
 
 
 class TransformInterventions:
-    """Interventions given as callables or ``Factor``s (see the module docstring)."""
+    """Interventions given as callables or ``Factor`` objects (see the module docstring)."""
 
     kind = "transform"
 

@@ -56,7 +56,7 @@ def cout(
 ) -> torch.Tensor:
     """COUT (counterfactual transition, Khorram & Li 2022): how fast inserting the changed pixels moves the class.
 
-    Pixels are ranked by |x' - x| summed over channels; frame k (k = 0..steps) is x with its top
+    Pixels are ranked by ``|x' - x|`` summed over channels; frame k (k = 0..steps) is x with its top
     ``floor(k * H*W / steps)`` pixels taken from x' (frame 0 is x, frame ``steps`` is x'). COUT is the area under
     p(target) minus the area under p(source) along the frames (trapezoid rule on [0, 1]), so it lies in [-1, 1];
     higher is better. Note that a counterfactual equal to the original scores ``p_target(x) - p_source(x)``

@@ -121,7 +121,7 @@ def measure_editor(editor: AttributeEditor, classifier: nn.Module, n: int = 1_00
     Returns per attribute: ``success`` (the classifier reads the new value), ``preserved`` (share of the other
     attributes the classifier still reads as they were, averaged over them; the hair partner that a hair flip
     turns off counts as changed on purpose), ``all_preserved`` (faces with every other attribute read as it was),
-    ``l1_to_truth`` (mean |edit - renderer's re-rendering|) and ``change_cosine`` (mean cosine between the editor's
+    ``l1_to_truth`` (mean ``|edit - renderer's re-rendering|``) and ``change_cosine`` (mean cosine between the editor's
     change, edit - unchanged redraw, and the renderer's, truth - image: a judge that no classifier can be fooled
     into; 1 draws the true change, 0 draws something unrelated); plus the reconstruction L1 (no attribute changed).
     """

@@ -341,7 +341,7 @@ def fit_editor(
             ``attribute_names`` cover the editor's; frozen.
         attribute_names: with a tensor of attributes, the names of its columns (all edited); with data that names
             its attributes, the ones the editor edits (default: every attribute the classifier predicts).
-        steps / width / lr / batch_size / *_weight: the training (see ``train_attribute_editor``).
+        steps / width / lr / batch_size / ``*_weight``: the training (see ``train_attribute_editor``).
 
     Returns:
         A ``FitResult`` whose card records the held-out reconstruction L1 and, per attribute, how often the

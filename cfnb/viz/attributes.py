@@ -11,7 +11,7 @@ LOWERED_COLOUR = "#4393c3"
 
 
 def attribute_deltas(result: Counterfactuals, index: int = 0, *, top: int | None = None) -> go.Figure:
-    """Horizontal bars of the attribute changes of counterfactual ``index``, largest |change| at the top.
+    """Horizontal bars of the attribute changes of counterfactual ``index``, largest ``|change|`` at the top.
 
     Args:
         result: a result of the ``"attribute"`` method (it stores ``extras["attribute_delta"]`` (N, A) and

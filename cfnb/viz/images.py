@@ -75,7 +75,7 @@ def difference_rgb(original: torch.Tensor, counterfactual: torch.Tensor, limit: 
 
     Args:
         original, counterfactual: (C, H, W) in [0, 1].
-        limit: the |difference| drawn at full colour (default: the largest |difference|, so small edits show).
+        limit: the ``|difference|`` drawn at full colour (default: the largest ``|difference|``, so small edits show).
     """
     diff = signed_difference(original, counterfactual).cpu().numpy()
     top = float(np.abs(diff).max()) if limit is None else float(limit)
