@@ -31,7 +31,7 @@ Classifiers = Mapping[str, nn.Module] | Sequence[nn.Module]
 # --- checks ----------------------------------------------------------------------------------------------------------
 def named_classifiers(classifiers: Classifiers) -> dict[str, nn.Module]:
     """The classifiers by name: a mapping's keys, else each model's shipped name (``cfnb_name``, set by
-    ``cfnb.models.load``), else ``classifier 1``, ``classifier 2``... (a repeated name gets `` (2)`` appended).
+    ``cfnb.models.load``), else "classifier 1", "classifier 2"... (a repeated name gets " (2)" appended).
 
     Raises:
         TypeError: not a list or dict of ``nn.Module`` classifiers.

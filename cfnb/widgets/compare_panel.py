@@ -76,7 +76,8 @@ class ClassifierColumn(widgets.VBox):
         self.others = widgets.HTML(value="")
         super().__init__([self.header, widgets.HBox([self.counterfactual, self.difference]), self.verdict,
                           self.probabilities, self.others],
-                         layout=widgets.Layout(border="1px solid #ddd", padding="4px", margin="0 8px 8px 0"))
+                         layout=widgets.Layout(border="1px solid #ddd", padding="4px", margin="0 8px 8px 0",
+                                               flex="0 0 auto"))
 
     def show_reading(self, probs: torch.Tensor, class_names: Sequence[str]) -> None:
         """Show the classifier's prediction on the original; clears the previous counterfactual."""
@@ -145,8 +146,10 @@ class ComparePanel(widgets.VBox):
         threads: torch threads while searching (default: one fewer than torch's setting, at least one).
 
     Attributes:
-        comparison: the last ``Comparison`` (None before the first run). columns: one ``ClassifierColumn`` per
-        classifier. names: the classifiers' names. error: the message on show (None when none).
+        comparison: the last ``Comparison`` (None before the first run).
+        columns: one ``ClassifierColumn`` per classifier, in order.
+        names: the classifiers' names.
+        error: the message on show (None when none).
     """
 
     def __init__(
@@ -213,7 +216,8 @@ class ComparePanel(widgets.VBox):
         self.original = ImageSlot("original", image_px)
         self.columns = [ClassifierColumn(name, image_px) for name in self.names]
         self.board = widgets.HBox(
-            [widgets.VBox([self.original], layout=widgets.Layout(margin="0 8px 8px 0")), *self.columns],
+            [widgets.VBox([self.original], layout=widgets.Layout(margin="0 8px 8px 0", flex="0 0 auto")),
+             *self.columns],
             layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
 
         self.index.observe(guarded(self._on_index, self.errors), names=["value"])
@@ -222,7 +226,8 @@ class ComparePanel(widgets.VBox):
 
         super().__init__([
             widgets.HTML(f"<b>cfnb classifier comparison</b> · {len(self.names)} classifiers"),
-            self.index, widgets.HBox([self.target, self.method]), self.option_controls,
+            self.index, widgets.HBox([self.target, self.method], layout=widgets.Layout(flex_flow="row wrap")),
+            self.option_controls,
             self.controls, self.selection, self.board,
         ])
         self._show_options()
