@@ -5,8 +5,10 @@ import re
 import threading
 import time
 
+import ipywidgets as widgets
 import pytest
 import torch
+from test_widgets import IPYWIDGETS_7_LAYOUT, assert_every_image_is_a_png
 from tiny_models import TinyGAP, TinyGenerator, intensity_bands, trained_tiny_classifier
 from torch import nn
 
@@ -334,6 +336,28 @@ def test_close_closes_every_widget(panel_factory):
     inner = [panel.index, panel.explain_button, panel.original.image, *[c.counterfactual.image for c in panel.columns]]
     panel.close()
     assert all(widget.comm is None for widget in inner) and panel.comm is None
+
+
+def test_layout_pngs_wrapping_rows_and_ipywidgets_7_properties(panel_factory):
+    from cfnb.widgets.explainer_panel import descendants
+
+    panel = panel_factory()
+    assert_every_image_is_a_png(panel, "before the first Explain")
+    assert all("after Explain" in column.counterfactual.note.value for column in panel.columns)
+    assert panel.explain(index=2, target=0, method="pixel", steps=20) is not None
+    assert_every_image_is_a_png(panel, "after Explain")
+    panel.index.value = 5
+    assert_every_image_is_a_png(panel, "after choosing another image")
+    rows = [panel.board, panel.children[2], panel.controls.children[0], *[c.children[1] for c in panel.columns]]
+    for row in rows:  # a narrow cell wraps them; the columns keep their width
+        assert isinstance(row, widgets.HBox) and row.layout.flex_flow == "row wrap", row
+    assert all(column.layout.flex == "0 0 auto" for column in panel.columns)
+    used = set()
+    for widget in [panel, *descendants(panel)]:
+        layout = getattr(widget, "layout", None)
+        if isinstance(layout, widgets.Layout):
+            used |= {name for name in layout.keys if not name.startswith("_") and getattr(layout, name, None)}
+    assert used <= IPYWIDGETS_7_LAYOUT, f"not in ipywidgets 7.7: {sorted(used - IPYWIDGETS_7_LAYOUT)}"
 
 
 def test_exported_lazily():

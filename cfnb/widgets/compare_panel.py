@@ -27,9 +27,10 @@ from ..methods import registry as method_registry
 from ..results import Counterfactuals
 from ..viz.images import difference_rgb, display_scale, png_bytes, signed_difference
 from ..viz.summaries import summarize
-from .display import ImageSlot, guarded
+from .display import ImageSlot, guarded, wrapping_row
 from .explainer_panel import descendants, panel_images
 from .option_controls import OptionControls
+from .result_view import WAITING_NOTE
 from .run_controls import Call, Present, RunControls
 from .tasks import CancelToken, ProgressFeed, torch_threads
 
@@ -74,18 +75,20 @@ class ClassifierColumn(widgets.VBox):
         self.verdict = widgets.HTML(value="")
         self.probabilities = widgets.HTML(value="")
         self.others = widgets.HTML(value="")
-        super().__init__([self.header, widgets.HBox([self.counterfactual, self.difference]), self.verdict,
+        self.counterfactual.clear(WAITING_NOTE)
+        self.difference.clear(WAITING_NOTE)
+        super().__init__([self.header, widgets.HBox([self.counterfactual, self.difference],
+                                                   layout=wrapping_row("flex-start")), self.verdict,
                           self.probabilities, self.others],
-                         layout=widgets.Layout(border="1px solid #ddd", padding="4px", margin="0 8px 8px 0",
-                                               flex="0 0 auto"))
+                         layout=widgets.Layout(padding="0 4px", margin="0 16px 8px 0", flex="0 0 auto"))
 
     def show_reading(self, probs: torch.Tensor, class_names: Sequence[str]) -> None:
         """Show the classifier's prediction on the original; clears the previous counterfactual."""
         predicted = int(probs.argmax())
         self.header.value = (f"<b>{html.escape(self.name)}</b><br><span style='color:#555'>reads the original as "
                              f"{html.escape(class_names[predicted])} ({float(probs[predicted]):.2f})</span>")
-        self.counterfactual.clear()
-        self.difference.clear()
+        self.counterfactual.clear(WAITING_NOTE)
+        self.difference.clear(WAITING_NOTE)
         self.verdict.value = self.probabilities.value = self.others.value = ""
 
     def show(self, result: Counterfactuals, index: int = 0, others: dict[str, str] | None = None) -> None:
@@ -218,7 +221,7 @@ class ComparePanel(widgets.VBox):
         self.board = widgets.HBox(
             [widgets.VBox([self.original], layout=widgets.Layout(margin="0 8px 8px 0", flex="0 0 auto")),
              *self.columns],
-            layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+            layout=wrapping_row("flex-start"))
 
         self.index.observe(guarded(self._on_index, self.errors), names=["value"])
         self.method.observe(guarded(lambda _: self._show_options(), self.errors), names=["value"])
@@ -226,7 +229,7 @@ class ComparePanel(widgets.VBox):
 
         super().__init__([
             widgets.HTML(f"<b>cfnb classifier comparison</b> · {len(self.names)} classifiers"),
-            self.index, widgets.HBox([self.target, self.method], layout=widgets.Layout(flex_flow="row wrap")),
+            self.index, widgets.HBox([self.target, self.method], layout=wrapping_row()),
             self.option_controls,
             self.controls, self.selection, self.board,
         ])
