@@ -61,4 +61,8 @@ def test_compare_panel_explains_every_column_in_the_browser(lab):
     lab.assert_no_broken_images()
     lab.assert_readouts_readable()
     lab.screenshot("compare-panel")
+    lab.set_width(1000)  # the columns wrap under each other instead of being cut off
+    lab.assert_no_broken_images()
+    lab.assert_readouts_readable()
+    lab.screenshot("compare-panel-1000px")
     lab.assert_no_errors()
