@@ -146,6 +146,7 @@ def animate(
         yaxis2=dict(domain=[0.0, 1.0], anchor="x2", title=dict(text="class probability"), range=[0, 1.05]),
         annotations=annotations, shapes=shapes,
         legend=dict(orientation="h", x=1.0, xanchor="right", y=-0.22, yanchor="top", title=dict(text="class: ")),
+        # The slider starts right of the buttons (about 150 px) even in a figure 550 px wide.
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.32, xanchor="left", yanchor="top",
                           pad=dict(r=10, t=0), showactive=False, buttons=[
             dict(label="▶ play", method="animate", args=[None, dict(
@@ -153,7 +154,7 @@ def animate(
             dict(label="❚❚ pause", method="animate", args=[[None], dict(
                 mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))]),
         ])],
-        sliders=[dict(active=0, steps=slider_steps, x=0.24, len=0.76, y=-0.3, yanchor="top", font=dict(size=10),
+        sliders=[dict(active=0, steps=slider_steps, x=0.32, len=0.68, y=-0.3, yanchor="top", font=dict(size=10),
                       currentvalue=dict(prefix="frame ", visible=True, xanchor="left"), pad=dict(t=0, b=0))],
     )
     return go.Figure(dict(data=data, layout=layout, frames=plotly_frames))  # validated once, as a whole

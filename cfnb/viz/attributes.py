@@ -47,10 +47,12 @@ def attribute_deltas(result: Counterfactuals, index: int = 0, *, top: int | None
     ))
     limit = max([abs(v) for v in delta] + [0.05]) * 1.25
     figure.update_layout(
-        title=dict(text=f"Attribute changes: {summary.source_name} → {summary.target_name} {summary.mark} "
-                        f"(p({summary.target_name}) {summary.p_target_before:.2f} → {summary.p_target_after:.2f})",
+        # Two short lines: Plotly never wraps a title, and one line overflows a figure 550 px wide.
+        title=dict(text=f"Attribute changes: {summary.source_name} → {summary.target_name} {summary.mark}<br>"
+                        f"<sup>p({summary.target_name}) {summary.p_target_before:.2f} → "
+                        f"{summary.p_target_after:.2f}</sup>",
                    x=0.5, xanchor="center"),
-        height=max(220, 28 * len(order) + 120), margin=dict(l=20, r=20, t=60, b=50), showlegend=False,
+        height=max(220, 28 * len(order) + 130), margin=dict(l=20, r=20, t=70, b=50), showlegend=False,
         xaxis=dict(title="change in attribute value (counterfactual − original)", range=[-limit, limit],
                    zeroline=True, zerolinewidth=2, zerolinecolor="#444"),
         yaxis=dict(title="attribute", automargin=True),

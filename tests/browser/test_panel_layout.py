@@ -36,8 +36,34 @@ def panel_output(lab, title: str):
     return lab.outputs().locator(".jp-OutputArea-output").filter(has_text=title).first
 
 
+# Plotly draws titles and controls in SVG, which the widget checks do not read: each figure's title must lie inside
+# the figure, and the play/pause buttons must not overlap the frame slider.
+FIGURE_PROBLEMS_JS = """() => {
+    const problems = [];
+    const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    for (const plot of document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .js-plotly-plot')) {
+        const box = plot.getBoundingClientRect();
+        const title = plot.querySelector('.gtitle');
+        if (title) {
+            const t = title.getBoundingClientRect();
+            if (t.left < box.left - 1 || t.right > box.right + 1) {
+                problems.push(`title "${title.textContent}" (x ${t.left.toFixed(0)}-${t.right.toFixed(0)}) is wider `
+                              + `than its figure (x ${box.left.toFixed(0)}-${box.right.toFixed(0)})`);
+            }
+        }
+        const buttons = plot.querySelector('.updatemenu-container');
+        const slider = plot.querySelector('.slider-container');
+        if (buttons && slider && overlap(buttons.getBoundingClientRect(), slider.getBoundingClientRect())) {
+            problems.push(`the play/pause buttons overlap the frame slider in "${title ? title.textContent : ''}"`);
+        }
+    }
+    return problems;
+}"""
+
+
 def check_layout(lab, state: str) -> list[str]:
-    """Both layout checks at each width, with a screenshot of each panel; returns the failures (all widths)."""
+    """Both layout checks and the figure check at each width, with a screenshot of each panel; returns the
+    failures (all widths)."""
     failures = []
     for width in WIDTHS:
         lab.set_width(width, HEIGHT)
@@ -46,6 +72,7 @@ def check_layout(lab, state: str) -> list[str]:
                 check()
             except AssertionError as failure:
                 failures.append(f"{state}, {width} px: {failure}")
+        failures += [f"{state}, {width} px: {problem}" for problem in lab.page.evaluate(FIGURE_PROBLEMS_JS)]
         for name, title in PANELS.items():
             output = panel_output(lab, title)
             output.scroll_into_view_if_needed()
