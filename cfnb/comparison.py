@@ -252,6 +252,7 @@ def compare_classifiers(
     progress: Progress = False,
     should_stop: Callable[[], bool] | None = None,
     explain_fn: ExplainFn | None = None,
+    on_result: Callable[[int, Counterfactuals], None] | None = None,
     **options: Any,
 ) -> Comparison:
     """The counterfactuals of ``method`` on each of 2-4 classifiers for the same images and target.
@@ -270,6 +271,8 @@ def compare_classifiers(
         should_stop: polled every step; True ends the running search with what it has, and the classifiers after
             it return their starting point at once (their results say ``settings["cancelled"]``).
         explain_fn: the function that explains one classifier (default ``cfnb.explain``).
+        on_result: called as ``on_result(k, result)`` as soon as classifier ``k``'s search has ended (a panel shows
+            each column as it comes).
         **options: the method's options, the same for every classifier.
 
     Returns:
@@ -300,6 +303,8 @@ def compare_classifiers(
         results.append(run(model, images, target, method=method, **per[name], device=device, seed=seed,
                            frames=frames, progress=step_progress, should_stop=should_stop, class_names=names,
                            **options))
+        if on_result is not None:
+            on_result(k, results[-1])
     cross = cross_predictions(list(named.values()), results)
     return Comparison(tuple(named), tuple(results), cross, method, tuple(names))
 

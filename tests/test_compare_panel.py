@@ -160,8 +160,11 @@ def test_helpers_one_for_all_or_one_per_classifier(pair, bands):
     assert [call["decoder"] for call in recorder.calls] == decoders
     assert [call["classifier"] for call in recorder.calls] == pair
     shared = TinyGenerator()
-    compare_classifiers(pair, bands[0][:1], 1, "latent", generator=shared, steps=3, explain_fn=recorder)
+    seen = []
+    comparison = compare_classifiers(pair, bands[0][:1], 1, "latent", generator=shared, steps=3, explain_fn=recorder,
+                                     on_result=lambda k, result: seen.append((k, result)))
     assert [call["generator"] for call in recorder.calls[2:]] == [shared, shared]
+    assert [k for k, _ in seen] == [0, 1] and all(r is comparison.results[k] for k, r in seen)
 
 
 def test_progress_covers_every_search_and_stop_ends_them_all(pair, bands):
@@ -276,6 +279,21 @@ def test_cancel_stops_a_run(panel_factory):
     assert all("cancelled: best found so far" in column.verdict.value for column in panel.columns)
     assert all(has_picture(column.counterfactual) for column in panel.columns)
     assert not panel.explain_button.disabled and not panel.running
+
+
+def test_each_column_shows_as_soon_as_its_search_ends(panel_factory):
+    slow = SlowExplain(delay=0.002)
+    panel = panel_factory(explain_fn=slow)
+    thread = panel.explain_async(index=0, target=2, method="pgd", steps=30, kappa=1e9)  # 30 steps, then 30 more
+    deadline = time.perf_counter() + 10
+    while len(slow.calls) < 2 and time.perf_counter() < deadline:
+        time.sleep(0.001)
+    assert len(slow.calls) == 2 and panel.running  # the second search has started, the run is not over
+    first, second = panel.columns
+    assert has_picture(first.counterfactual) and "the target 2</span>" in first.verdict.value
+    assert first.others.value == ""  # what the other reads on it comes with the whole comparison
+    thread.join(10)
+    assert has_picture(second.counterfactual) and "read by the others as" in first.others.value
 
 
 def test_a_second_explain_replaces_the_first(panel_factory, bands):

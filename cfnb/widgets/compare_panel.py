@@ -127,8 +127,9 @@ class ComparePanel(widgets.VBox):
     the difference image, whether it reached the target *for that classifier*, its class probabilities before and
     after, and what the other classifiers read on it. A classifier relying on a shortcut (``colored-mnist-biased``)
     and one that does not (``colored-mnist-unbiased``) then differ in plain sight. The searches run one after the
-    other in a worker thread; **Cancel** stops the running one within a step (the later ones keep their starting
-    point); a second explain cancels the first. Errors show as one red line in the panel.
+    other in a worker thread, and each column shows its counterfactual as soon as its search ends; **Cancel** stops
+    the running one within a step (the later ones keep their starting point); a second explain cancels the first.
+    Errors show as one red line in the panel.
 
     Args:
         classifiers: 2 to 4 classifiers of the same classes, as a list or a name -> model dict (names default to
@@ -308,16 +309,21 @@ class ComparePanel(widgets.VBox):
     def _caller(self, request: dict[str, Any]) -> Call:
         def call(token: CancelToken, feed: ProgressFeed) -> Comparison:
             index = request["index"]
+
+            def show_column(k: int, result: Counterfactuals) -> None:  # each column as soon as its search ends
+                if self.controls.runner.is_current(token):
+                    self.columns[k].show(result, 0)
+
             return compare_classifiers(self.classifiers, self.images[index:index + 1], request["target"],
                                        request["method"], **self.helpers, class_names=self.class_names,
                                        device=self.device, seed=self.seed, frames=self.frames, progress=feed,
                                        should_stop=token.should_stop, explain_fn=self._explain_fn,
-                                       **request["options"])
+                                       on_result=show_column, **request["options"])
         # RunControls reads only what a Comparison shares with Counterfactuals (settings, steps_used, len).
         return cast(Call, call)
 
     def _present(self, comparison: Comparison) -> None:
-        """Fill every column with its classifier's counterfactual."""
+        """Fill every column with its classifier's counterfactual and what the others read on it."""
         self.comparison = comparison
         for i, (column, result) in enumerate(zip(self.columns, comparison.results)):
             others = {name: self.class_names[int(comparison.cross_predictions[i, j, 0])]
