@@ -1,4 +1,5 @@
-"""Static checks of the shipped notebooks (notebooks/*.ipynb); nbval runs them separately (see the Makefile).
+"""Static checks of the shipped notebooks (notebooks/*.ipynb and their worked solutions, notebooks/solutions/);
+nbval runs them separately (see the Makefile).
 
 Each notebook must: be valid nbformat 4; carry a Colab badge pointing at its own path in the main repository; hold
 no absolute local paths; keep its stored outputs under 1 MB; and start with an install cell that does nothing where
@@ -25,6 +26,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
+SOLUTIONS_DIR = NOTEBOOK_DIR / "solutions"
+SOLUTIONS_SUFFIX = "_solutions"  # notebooks/solutions/<tutorial stem>_solutions.ipynb works that tutorial's exercises
 SANITIZE_FILE = Path(__file__).with_name("nbval_sanitize.cfg")
 
 GITHUB_ORG = "cfnb-dev"  # the one place the GitHub organisation is named
@@ -47,7 +50,13 @@ PIP_COMMAND = re.compile(r"\b(pip|pip3|uv|conda|mamba)\b.*\binstall\b|\binstall\
 
 
 def notebook_paths() -> list[Path]:
-    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    """The tutorials and their solutions."""
+    return sorted(NOTEBOOK_DIR.glob("*.ipynb")) + sorted(SOLUTIONS_DIR.glob("*.ipynb"))
+
+
+def solution_path(tutorial: str) -> Path:
+    """Where the worked solutions of a tutorial (a file name of EXPECTED_NOTEBOOKS) live."""
+    return SOLUTIONS_DIR / f"{Path(tutorial).stem}{SOLUTIONS_SUFFIX}.ipynb"
 
 
 def colab_url(path: Path) -> str:
@@ -243,11 +252,33 @@ PARAMS = [pytest.param(p, id=p.name) for p in NOTEBOOKS] or [
 
 
 def test_notebooks_present_are_the_expected_ones():
-    names = {p.name for p in NOTEBOOKS}
-    unexpected = sorted(names - set(EXPECTED_NOTEBOOKS))
-    assert not unexpected, f"notebooks not in EXPECTED_NOTEBOOKS (renamed? add them there): {unexpected}"
-    missing = sorted(set(EXPECTED_NOTEBOOKS) - names)
-    assert not missing, f"expected notebooks missing from notebooks/: {missing}"
+    expected = {NOTEBOOK_DIR / name for name in EXPECTED_NOTEBOOKS} | {solution_path(n) for n in EXPECTED_NOTEBOOKS}
+    unexpected = sorted(str(p.relative_to(ROOT)) for p in set(NOTEBOOKS) - expected)
+    assert not unexpected, f"notebooks not in EXPECTED_NOTEBOOKS nor their solutions (renamed?): {unexpected}"
+    missing = sorted(str(p.relative_to(ROOT)) for p in expected - set(NOTEBOOKS))
+    assert not missing, f"expected notebooks missing: {missing}"
+
+
+def _exercise_count(nb: nbformat.NotebookNode) -> int:
+    """Numbered items of a tutorial's '## Exercises' cell."""
+    cells = [c.source for c in nb.cells if c.cell_type == "markdown" and c.source.lstrip().startswith("## Exercises")]
+    return len(re.findall(r"^\d+\. ", cells[-1], flags=re.M)) if cells else 0
+
+
+@pytest.mark.parametrize("tutorial", EXPECTED_NOTEBOOKS)
+def test_solutions_work_every_exercise(tutorial: str):
+    path = solution_path(tutorial)
+    if not path.exists():
+        pytest.fail(f"{path.relative_to(ROOT)} is missing", pytrace=False)
+    count = _exercise_count(read(NOTEBOOK_DIR / tutorial))
+    assert count > 0, f"{tutorial} has no numbered '## Exercises' cell"
+    solution = read(path)
+    headings = [int(m) for c in solution.cells if c.cell_type == "markdown"
+                for m in re.findall(r"^## Exercise (\d+)\b", c.source, flags=re.M)]
+    assert headings == list(range(1, count + 1)), \
+        f"{path.name} works exercises {headings}; {tutorial} has {count} (one '## Exercise N' heading each)"
+    answers = sum(c.cell_type == "markdown" and c.source.lstrip().startswith("**Answer.**") for c in solution.cells)
+    assert answers >= count, f"{path.name} has {answers} '**Answer.**' cells for {count} exercises"
 
 
 @pytest.mark.parametrize("path", PARAMS)
