@@ -17,7 +17,7 @@ from tiny_models import intensity_bands
 import cfnb
 from cfnb.data import synth_faces
 from cfnb.models import load
-from cfnb.training import fit_classifier, fit_editor, fit_generator, fit_mirror_decoder
+from cfnb.training import DecoderLossWeights, fit_classifier, fit_editor, fit_generator, fit_mirror_decoder
 
 
 @contextlib.contextmanager
@@ -53,7 +53,7 @@ def bands():
     return images.expand(-1, 3, -1, -1).contiguous(), labels
 
 
-@pytest.mark.parametrize("kind", ["classifier", "generator", "decoder"])
+@pytest.mark.parametrize("kind", ["classifier", "generator", "vae-gan", "decoder", "adversarial decoder"])
 def test_training_resumes_to_the_weights_of_an_uninterrupted_run(kind, bands, tmp_path, tiny_classifier):
     images, labels = bands
     common = {"seed": 4, "validation": 0.25, "batch_size": 8, "log": None, "checkpoint_every": 3, "device": "cpu"}
@@ -61,9 +61,13 @@ def test_training_resumes_to_the_weights_of_an_uninterrupted_run(kind, bands, tm
     def train(out, **extra):
         if kind == "classifier":
             return fit_classifier(images, labels, widths=(4, 8), epochs=2, out=out, **common, **extra)
-        if kind == "generator":
-            return fit_generator(images, latent_dim=4, hidden=16, epochs=2, out=out, **common, **extra)
-        return fit_mirror_decoder(tiny_classifier, images[:, :1], epochs=2, width=8, out=out, **common, **extra)
+        if kind in ("generator", "vae-gan"):
+            return fit_generator(images, latent_dim=4, hidden=16, epochs=2, out=out,
+                                 adversarial_epochs=1 if kind == "vae-gan" else 0, **common, **extra)
+        # the adversarial decoder's critic trains from the first step: a checkpoint without it resumes elsewhere
+        losses = {"weights": DecoderLossWeights(adversarial=0.5)} if kind == "adversarial decoder" else {}
+        return fit_mirror_decoder(tiny_classifier, images[:, :1], epochs=2, width=8, out=out, **common, **losses,
+                                  **extra)
 
     with one_thread():
         whole = train(tmp_path / "whole", progress=False)

@@ -4,6 +4,7 @@ Nothing under ``cfnb`` that explains, measures or draws imports this package; ``
 
 - ``loops``: ``fit``, ``train_supervised``, ``train_vae``, ``accuracy``.
 - ``mirror_decoder``: ``train_decoder``, the Mirror-CFE decoder of a frozen GAP classifier.
+- ``vae_gan``: ``train_vae_gan``, a trained VAE sharpened as a VAE-GAN (PatchGAN critic, feature matching).
 - ``editor``: ``train_editor`` and ``measure_editor`` for attribute editors on procedural faces.
 - ``compiling``: ``torch.compile`` with one eager fallback (``CompiledSteps``, ``compiled_face_renderer``).
 - ``fitting``: ``fit_classifier``, ``fit_generator``, ``fit_mirror_decoder``, ``fit_editor``: helper models for your
@@ -21,8 +22,9 @@ from .editor import measure_editor, train_editor
 from .fitting import FitResult, fit_classifier, fit_editor, fit_generator, fit_mirror_decoder
 from .loops import accuracy, fit, train_supervised, train_vae
 from .mirror_decoder import DecoderLossWeights, train_decoder
+from .vae_gan import VAEGANWeights, train_vae_gan
 
 __all__ = ["fit_classifier", "fit_generator", "fit_mirror_decoder", "fit_editor", "FitResult", "Checkpointer",
            "fit", "train_supervised", "train_vae", "accuracy", "train_decoder", "DecoderLossWeights",
            "train_editor", "train_attribute_editor", "measure_editor", "CompiledSteps", "CompileFallback",
-           "compiled_face_renderer"]
+           "compiled_face_renderer", "train_vae_gan", "VAEGANWeights"]

@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="use only the first LIMIT images")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (classifier, generator, decoder)")
     parser.add_argument("--steps", type=int, default=None, help="steps (editor)")
+    parser.add_argument("--adversarial-epochs", type=int, default=None,
+                        help="generator: epochs as a VAE-GAN after the VAE's (sharper drawings)")
+    parser.add_argument("--adversarial", type=float, default=None,
+                        help="decoder: weight of the adversarial loss on decoded edits (0: none)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--validation", type=float, default=0.1, help="share of the images held out to measure on")
@@ -38,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train what ``args`` asks for and print its card; exit status 2 with one line on bad input."""
     from . import fitting
+    from .mirror_decoder import DecoderLossWeights
 
     try:
         data = _data(args)
@@ -55,9 +60,17 @@ def run(args: argparse.Namespace) -> int:
             if "steps" in options:
                 raise ValueError(f"a {args.kind} trains for --epochs, not --steps")
             options["amp"] = args.amp
+            if args.kind != "generator" and args.adversarial_epochs is not None:
+                raise ValueError("--adversarial-epochs is for a generator; a decoder takes --adversarial WEIGHT")
+            if args.kind != "decoder" and args.adversarial is not None:
+                raise ValueError("--adversarial is for a decoder; a generator takes --adversarial-epochs N")
             if args.kind == "decoder":
+                if args.adversarial is not None:
+                    options["weights"] = DecoderLossWeights(adversarial=args.adversarial)
                 result = fitting.fit_mirror_decoder(_classifier(args), data, **options)
             elif args.kind == "generator":
+                if args.adversarial_epochs is not None:
+                    options["adversarial_epochs"] = args.adversarial_epochs
                 result = fitting.fit_generator(data, **options)
             else:
                 result = fitting.fit_classifier(data, **options)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -115,7 +115,7 @@ def train_editor(editor: AttributeEditor, *, steps: int, batch_size: int = 64, l
 
 @torch.no_grad()
 def measure_editor(editor: AttributeEditor, classifier: nn.Module, n: int = 1_000,
-                   seed: int = FACES_TEST_SEED) -> dict[str, Any]:
+                   seed: int = FACES_TEST_SEED, judges: Mapping[str, nn.Module] | None = None) -> dict[str, Any]:
     """Flip each attribute of ``n`` held-out faces with ``editor``; judge with ``classifier`` and the renderer.
 
     Returns per attribute: ``success`` (the classifier reads the new value), ``preserved`` (share of the other
@@ -124,6 +124,7 @@ def measure_editor(editor: AttributeEditor, classifier: nn.Module, n: int = 1_00
     ``l1_to_truth`` (mean ``|edit - renderer's re-rendering|``) and ``change_cosine`` (mean cosine between the editor's
     change, edit - unchanged redraw, and the renderer's, truth - image: a judge that no classifier can be fooled
     into; 1 draws the true change, 0 draws something unrelated); plus the reconstruction L1 (no attribute changed).
+    Each of ``judges`` (more multi-label classifiers over the same attributes, by name) adds ``success_<name>``.
     """
     names = editor.attribute_names
     params = sample_face_params(n, seed=seed)
@@ -152,6 +153,9 @@ def measure_editor(editor: AttributeEditor, classifier: nn.Module, n: int = 1_00
             "l1_to_truth": round((edited - truth).abs().mean().item(), 4),
             "change_cosine": round(change, 3),
         }
+        for judge_name, judge in (judges or {}).items():
+            read = forward_in_batches(judge, edited, 500)[:, k] > 0
+            per[name][f"success_{judge_name}"] = round((read.float() == target[:, k]).float().mean().item(), 4)
     out["per_attribute"] = per
     out["min_success"] = min(v["success"] for v in per.values())
     out["min_preserved"] = min(v["preserved"] for v in per.values())

@@ -28,6 +28,7 @@ from .attgan import reader_columns, train_attribute_editor
 from .checkpoints import Checkpointer
 from .loops import default_device, train_supervised, train_vae
 from .mirror_decoder import train_decoder
+from .vae_gan import train_vae_gan
 
 WEIGHTS_FILE = "model.safetensors"
 Log = Callable[[str], None]
@@ -195,6 +196,7 @@ def fit_generator(
     lr: float = 2e-3,
     batch_size: int = 128,
     beta: float = 1.0,
+    adversarial_epochs: int = 0,
     validation: float = 0.1,
     seed: int = 0,
     device: str | torch.device | None = None,
@@ -208,6 +210,10 @@ def fit_generator(
 ) -> FitResult:
     """Train a generator for ``method="latent"``/``"causal"``: a ``ConvVAE`` sized to the data's square images
     (16-256 px, 1 or 3 channels).
+
+    ``adversarial_epochs`` > 0 continues the trained VAE as a VAE-GAN for that many epochs
+    (``cfnb.training.train_vae_gan``): sharper drawings, also between and beyond the codes of real images, where
+    counterfactual searches go. That stage is not checkpointed: a resumed run redoes it from the VAE's end.
 
     Returns:
         A ``FitResult`` whose card records the held-out reconstruction L1 (of ``decode(encode(x))``).
@@ -223,6 +229,9 @@ def fit_generator(
     vae = ConvVAE(**kwargs)
     train_vae(vae, train, epochs=epochs, lr=lr, batch_size=batch_size, beta=beta, seed=seed, device=_device(device),
               log=log, progress=progress, checkpoints=_checkpoints(out, checkpoint_every, resume), amp=amp)
+    if adversarial_epochs > 0:
+        train_vae_gan(vae, train, epochs=adversarial_epochs, seed=seed, device=_device(device), log=log,
+                      progress=progress)
     quality: dict[str, Any] = {}
     if held is not None:
         images = held.batch(torch.arange(len(held)))[0]

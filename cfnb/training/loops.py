@@ -112,6 +112,7 @@ def fit(
     progress: Progress = True,
     checkpoints: Checkpointer | None = None,
     amp: MixedPrecision | None = None,
+    extra_state: dict[str, Any] | None = None,
 ) -> ModelT:
     """The loop every trainer shares: seeded shuffling, Adam(W) with a one-cycle schedule,
     ``batch_loss(index, rng, step)`` per batch of sample indices (``step`` counts from 0 over the whole run), a log
@@ -121,6 +122,8 @@ def fit(
     With ``checkpoints`` the whole state (weights, optimiser, schedule, random generators, the epoch's order and
     position) is saved every few steps and, when resuming, restored first: the run continues where it stopped and
     ends with the weights an uninterrupted run gives. ``amp`` runs each step under mixed precision.
+    ``extra_state`` names more objects with a ``state_dict`` (e.g. a discriminator that ``batch_loss`` updates, and
+    its optimiser) that the checkpoints keep beside the model's.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -130,7 +133,7 @@ def fit(
     per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * per_epoch
     schedule = one_cycle(opt, lr, total_steps, pct_start)
-    stateful: dict[str, Any] = {"model": model, "optimiser": opt, "schedule": schedule}
+    stateful: dict[str, Any] = {"model": model, "optimiser": opt, "schedule": schedule, **(extra_state or {})}
     if amp is not None:
         stateful["scaler"] = amp.scaler
     generators = {"data": generator}

@@ -15,19 +15,22 @@ from ..methods.mirror import boundary, cam_prior, edit_feature_map, gap_parts, r
 from ..models.architectures import FeatureDecoder
 from ..modes import frozen
 from ..progress import Progress
+from .attgan import PatchDiscriminator
 from .checkpoints import Checkpointer
 from .loops import MixedPrecision, batch_reader, fit
 
 
 @dataclass(frozen=True)
 class DecoderLossWeights:
-    """Weights of the decoder's losses (Mirror-CFE's, minus the adversarial one; see ``train_decoder``)."""
+    """Weights of the decoder's losses (Mirror-CFE's; see ``train_decoder``). ``adversarial`` 0 leaves the
+    discriminator out (faster, and enough for decoders whose paths are not judged for realism)."""
 
     image: float = 10.0
     feature: float = 1.0
     edit_feature: float = 0.1
     classification: float = 0.05
     triangulation: float = 0.1
+    adversarial: float = 0.0
 
 
 def _triangulation(images: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
@@ -37,6 +40,27 @@ def _triangulation(images: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     off = ~torch.eye(len(images), dtype=torch.bool, device=images.device)
     image_d, feature_d = image_d[off], feature_d[off]
     return (image_d / image_d.mean().clamp_min(1e-8) - feature_d / feature_d.mean().clamp_min(1e-8)).abs().mean()
+
+
+class Critic:
+    """The decoder's PatchGAN discriminator and its optimiser: ``generator_loss`` first takes one hinge-loss step
+    of the discriminator on real images against the (detached) decodes, then returns the decoder's hinge term."""
+
+    def __init__(self, channels: int, side: int, device: torch.device, lr: float = 2e-4):
+        depth = 2 if side <= 32 else 3  # patches of about a quarter of the image
+        self.network = PatchDiscriminator(channels, width=32, depth=depth).to(device)
+        self.optimiser = torch.optim.Adam(self.network.parameters(), lr=lr, betas=(0.5, 0.999))
+
+    def state(self) -> dict[str, Any]:
+        return {"critic": self.network, "critic_optimiser": self.optimiser}
+
+    def generator_loss(self, real: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+        self.network.train()
+        loss = F.relu(1 - self.network(real)).mean() + F.relu(1 + self.network(drawn.detach())).mean()
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        return -self.network(drawn).mean()
 
 
 def _training_boundary(head: nn.Linear, pooled: torch.Tensor, generator: torch.Generator,
@@ -91,9 +115,11 @@ def train_decoder(
     features it was decoded from); classification (the decoded edit is classified as its features are);
     triangulation (pairwise image distances proportional to pairwise feature distances). For the first ``warmup``
     share of the epochs only the image loss counts (the other losses' gradients through the classifier overwhelm it
-    while decodes are still grey blobs), then the others ramp in linearly over the next ``warmup`` share. The
-    paper's adversarial loss is left out; the feature and classification losses keep decodes on the classifier's
-    side of the manifold.
+    while decodes are still grey blobs), then the others ramp in linearly over the next ``warmup`` share. With
+    ``weights.adversarial`` > 0 the paper's adversarial loss joins them: a PatchGAN discriminator (hinge loss,
+    spectral norm, one step per batch, kept in the checkpoints) tells real images from decodes of both the real
+    and the edited feature maps, so what the decoder draws along a mirror path, not only its reconstructions, is
+    pushed towards the data.
 
     ``multilabel=True`` is for a head of K independent attribute logits (e.g. ``faces-classifier``): each path flips
     one random attribute, across the boundary of its ``AttributeClassifier`` view (w = ±w_k, b = ±b_k), and the
@@ -119,6 +145,7 @@ def train_decoder(
         size = tuple(probe_images.shape[-2:])
         decoder = FeatureDecoder(probe.shape[1], probe_images.shape[1], upsamplings, width,
                                  image_size=list(size) if size != natural else None).to(run_on)
+        critic = Critic(probe_images.shape[1], min(size), run_on) if weights.adversarial > 0 else None
 
         def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
             x = read(index)[0].to(run_on)
@@ -141,15 +168,18 @@ def train_decoder(
                 F.mse_loss(re_pooled[len(x):], edited_pooled) / scale,
                 _class_loss(head(re_pooled[len(x):]), edited_logits, attribute),
                 _triangulation(decoded, torch.cat([pooled, edited_pooled])),
+                critic.generator_loss(x, decoded) if critic is not None else decoded.new_zeros(()),
             ])
             epoch, batch = divmod(step, per_epoch)
             share = (epoch + batch * batch_size / n) / epochs
             ramp = min(1.0, max(0.0, (share - warmup) / max(warmup, 1e-8)))
             weight = torch.tensor([weights.image, weights.feature * ramp, weights.edit_feature * ramp,
-                                   weights.classification * ramp, weights.triangulation * ramp], device=run_on)
+                                   weights.classification * ramp, weights.triangulation * ramp,
+                                   weights.adversarial * ramp], device=run_on)
             return (losses * weight).sum()
 
         fit(decoder, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, optimiser="adam",
             pct_start=0.1, log=log, progress=progress, checkpoints=checkpoints,
-            amp=MixedPrecision(run_on, True) if amp else None)
+            amp=MixedPrecision(run_on, True) if amp else None,
+            extra_state=critic.state() if critic is not None else None)
     return decoder
