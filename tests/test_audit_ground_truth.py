@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cfnb.audit import spurious
+from cfnb.audit import FLAG_THRESHOLD, spurious
 from cfnb.audit.planted import renderer_factors, shortcut_factor, shortcut_generator
 from cfnb.data import colored_mnist, patched_mnist, synth_faces
 from cfnb.models import load
@@ -102,32 +102,34 @@ def _scores(report, names):
 
 def test_renderer_audit_finds_the_planted_factor_and_no_false_alarm(face_audits):
     """Exact interventions (the renderer). Measured on these 500 faces (docs/audits.md): the biased model flips on
-    Blond_Hair 0.122, the unbiased one 0.00; every other attribute leaves the unbiased model unmoved while Smiling
-    flips it always. The biased model also reacts to Mustache (0.158) and Mouth_Slightly_Open (0.12), which the
-    renderer draws around the mouth: that is the truth about this model, not an audit error."""
+    Blond_Hair 0.608 (0.565-0.647), more than on the label's own Smiling (0.438), and the unbiased one 0.00; every
+    other attribute leaves the unbiased model unmoved while Smiling flips it always. Turning Black_Hair on turns a
+    blond face's hair black, so the biased model also follows Black_Hair (0.278); it reacts to Mouth_Slightly_Open
+    (0.22), which the renderer draws where the smile is: that is the truth about this model, not an audit error."""
     names, audits = face_audits
     biased, unbiased = audits["biased"]["truth"], audits["unbiased"]["truth"]
-    assert biased.scores["Blond_Hair"].value >= 0.09 and unbiased.scores["Blond_Hair"].value <= 0.01
-    assert biased.scores["Blond_Hair"].low > unbiased.scores["Blond_Hair"].high
+    assert biased.scores["Blond_Hair"].value >= 0.45 and unbiased.scores["Blond_Hair"].value <= 0.01
+    assert biased.scores["Blond_Hair"].low > FLAG_THRESHOLD
+    assert "Blond_Hair" in biased.shortcuts and biased.ranking()[0] == "Blond_Hair"
+    assert biased.scores["Smiling"].low > FLAG_THRESHOLD  # it learned the smile too
     assert unbiased.flagged == ["Smiling"] and unbiased.shortcuts == []
     assert unbiased.scores["Smiling"].value >= 0.97
     assert max(unbiased.scores[n].value for n in names if n != "Smiling") <= 0.02
-    assert biased.ranking()[0] == "Smiling" and "Blond_Hair" in biased.ranking()[1:4]
 
 
 def test_editor_audit_ranks_attributes_like_the_renderer(face_audits):
     """Through the learned faces-editor, the biased model's attribute ranking follows the renderer's: Spearman
-    0.818 on these 500 faces. These are the faces the shipped editor file was chosen on, so the figure is optimistic
-    (fresh sets of 500 faces gave 0.58 and 0.80); the test guards the shipped file against regressions. The planted
-    Blond_Hair comes second, after the label's own Smiling, at 0.114 against the renderer's 0.122."""
+    0.943 on these 500 faces (on five fresh sets of 500: benchmarks/bench_faithfulness.py, docs/benchmarks.md). The
+    planted Blond_Hair comes first at 0.542 against the renderer's 0.608, then Smiling and Black_Hair as there."""
     from scipy.stats import spearmanr
 
     names, audits = face_audits
     truth, editor = audits["biased"]["truth"], audits["biased"]["editor"]
     rho = spearmanr(_scores(truth, names), _scores(editor, names)).statistic
-    assert rho >= 0.8, rho
-    assert editor.ranking()[:2] == ["Smiling", "Blond_Hair"]
-    assert abs(editor.scores["Blond_Hair"].value - truth.scores["Blond_Hair"].value) <= 0.03
+    assert rho >= 0.85, rho
+    assert editor.ranking()[:3] == ["Blond_Hair", "Smiling", "Black_Hair"]
+    assert abs(editor.scores["Blond_Hair"].value - truth.scores["Blond_Hair"].value) <= 0.12
+    assert "Blond_Hair" in editor.shortcuts and editor.scores["Blond_Hair"].low > FLAG_THRESHOLD
     assert editor.scores["Blond_Hair"].low > audits["unbiased"]["editor"].scores["Blond_Hair"].high
 
 
@@ -143,7 +145,7 @@ def test_editor_audit_raises_no_false_alarm_for_the_unbiased_twin(face_audits):
 
 
 def test_editor_audit_warns_when_the_classifier_misreads_the_redraws(face_audits):
-    """faces-smiling-biased keeps its decision on 92% of the editor's unchanged redraws (interval 0.895-0.943), so
+    """faces-smiling-biased keeps its decision on 90% of the editor's unchanged redraws (interval 0.876-0.924), so
     editor flips are partly artefacts; below 0.95 the report must say so rather than present them as reliance.
     The unbiased twin keeps 96.6% (0.950-0.982): no warning."""
     _, audits = face_audits

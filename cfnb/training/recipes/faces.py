@@ -89,10 +89,9 @@ def faces_editor(seed: int = 0) -> TrainedModel:
 # Smiling with and without a planted Blond_Hair shortcut
 
 SMILING_SHORTCUT = {("Smiling", "Blond_Hair"): 0.93}
-"""Blond_Hair agrees with Smiling on 93% of the biased twin's training faces. Measured on the 500 faces of seed 4321
-(the selection seed): at 0.9 the planted hair moved the biased twin on 12% of faces, under the audit's 20% flag;
-at 0.92, 0.93 and 0.94 on 39%, 61% and 50% (runs differ by that much); at 0.96 it ignored smiles altogether
-(reversed accuracy 0.02). 0.93 keeps both: the smile still moves it, and so does the hair."""
+"""Blond_Hair agrees with Smiling on 93% of the biased twin's training faces: strong enough that the hair moves it on
+more faces than the audit's 20% flag, weak enough that it still reads smiles (chosen on the 500 faces of seed 4321;
+see CHANGELOG.md for the agreements tried)."""
 
 
 def _smiling_quality(model: nn.Module) -> dict[str, Any]:
