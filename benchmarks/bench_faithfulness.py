@@ -66,12 +66,11 @@ JUDGE_MIN_ACCURACY = 0.95  # below this on its own test faces, the face judge's 
 def _cached(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Module], None]) -> nn.Module:
     """A judge from the benchmark's cache, or trained (seeded) and cached."""
     path = CACHE / f"{name}.pt"
+    torch.manual_seed(JUDGE_SEED)
     model = build()
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
     else:
-        torch.manual_seed(JUDGE_SEED)
-        model = build()
         train(model)
         CACHE.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), path)
