@@ -28,7 +28,6 @@ Choosing settings: ``--sets 0 --option kappa=12`` explains the selection set onl
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_quality import PAIRS, parse_options  # the sibling script (this folder is on sys.path when run)
 from torch import nn
 
 import cfnb
@@ -47,7 +47,6 @@ from cfnb.metrics.transition import cout
 from cfnb.models import load
 
 CACHE = Path(__file__).resolve().parents[1] / "artifacts" / "faithfulness"
-PAIRS = {3: 8, 8: 3, 4: 9, 9: 4, 5: 6, 6: 5}
 MNIST_SETS = 4
 SELECTION_SET = 0
 FACE_SELECTION_SEED = 4_321
@@ -85,10 +84,12 @@ def mnist_mlp_judge() -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.3), nn.Linear(512, 256),
                              nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, 10))
 
-    train = load_mnist("train", source="embedded")
-    return _cached("mnist-mlp-judge", build, lambda model: train_supervised(
-        model, train.images, train.labels, epochs=40, lr=2e-3, max_shift=2, seed=JUDGE_SEED, log=None,
-        progress=False))
+    def train(model: nn.Module) -> None:
+        digits = load_mnist("train", source="embedded")
+        train_supervised(model, digits.images, digits.labels, epochs=40, lr=2e-3, max_shift=2, seed=JUDGE_SEED,
+                         log=None, progress=False)
+
+    return _cached("mnist-mlp-judge", build, train)
 
 
 def face_judge() -> nn.Module:
@@ -100,10 +101,12 @@ def face_judge() -> nn.Module:
     def build() -> nn.Module:
         return GAPClassifier(in_channels=3, num_classes=11, widths=(16, 32, 64, 64))
 
-    faces = synth_faces(6_000, seed=FACE_JUDGE_DATA_SEED)
-    return _cached("face-judge", build, lambda model: train_supervised(
-        model, faces.images, faces.attributes, loss="bce", epochs=8, lr=3e-3, max_shift=2, seed=JUDGE_SEED,
-        log=None, progress=False))
+    def train(model: nn.Module) -> None:
+        faces = synth_faces(6_000, seed=FACE_JUDGE_DATA_SEED)
+        train_supervised(model, faces.images, faces.attributes, loss="bce", epochs=8, lr=3e-3, max_shift=2,
+                         seed=JUDGE_SEED, log=None, progress=False)
+
+    return _cached("face-judge", build, train)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -198,8 +201,9 @@ def run_mnist(methods: Sequence[str], generator_name: str, decoder_name: str | N
         sets = [{k: tuple(t[:40] for t in v) for k, v in samples.items()} for samples in sets]
     realism = Realism(oracle, sets)
     print(f"\n## MNIST: mnist-classifier, generator {generator_name}, decoder {decoder_name or 'shipped'}")
+    held_out = load_mnist("test")
     print(f"MLP judge accuracy on the held-out digits: "
-          f"{oracle_validity(judges['MLP judge'], load_mnist('test').images, load_mnist('test').labels):.3f}; "
+          f"{oracle_validity(judges['MLP judge'], held_out.images, held_out.labels):.3f}; "
           f"FID network: {realism.network}")
     references = reference_rows(sets, realism, generator, decoder, classifier)
     print("\n| sample | reference | FID selection | FID report mean | FID report worst |")
@@ -343,8 +347,8 @@ def main() -> None:
     out: dict[str, Any] = {}
     if args.section in ("mnist", "all"):
         only = [int(v) for v in args.sets.split(",")] if args.sets else None
-        options = {key: ast.literal_eval(value) for key, _, value in (o.partition("=") for o in args.option)}
-        out["mnist"] = run_mnist(args.methods.split(","), args.generator, args.decoder, args.quick, only, options)
+        out["mnist"] = run_mnist(args.methods.split(","), args.generator, args.decoder, args.quick, only,
+                                 parse_options(args.option))
     if args.section in ("faces", "all"):
         out["faces"] = run_faces(args.editor, args.biased, args.quick)
     print(f"\n({time.perf_counter() - start:.0f} s, {args.threads} thread(s))")

@@ -43,6 +43,11 @@ class PatchDiscriminator(nn.Module):
         return self.net(images * 2 - 1)
 
 
+def critic_hinge_loss(critic: nn.Module, real: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: real images scored above 1, drawn ones (detached) below -1."""
+    return F.relu(1 - critic(real)).mean() + F.relu(1 + critic(drawn.detach())).mean()
+
+
 def reader_columns(attribute_classifier: nn.Module, names: Sequence[str]) -> list[int]:
     """The outputs of a multi-label ``attribute_classifier`` that read each of ``names``.
 
@@ -133,7 +138,7 @@ def train_attribute_editor(
             b = target_attributes(attributes, generator).to(run_on)
             content = coder.encode(x)
             fake = coder.decode(content, b)
-            critic_loss = F.relu(1 - critic(x)).mean() + F.relu(1 + critic(fake.detach())).mean()
+            critic_loss = critic_hinge_loss(critic, x, fake)
             critic_opt.zero_grad(set_to_none=True)
             critic_loss.backward()
             critic_opt.step()

@@ -15,7 +15,7 @@ from ..methods.mirror import boundary, cam_prior, edit_feature_map, gap_parts, r
 from ..models.architectures import FeatureDecoder
 from ..modes import frozen
 from ..progress import Progress
-from .attgan import PatchDiscriminator
+from .attgan import PatchDiscriminator, critic_hinge_loss
 from .checkpoints import Checkpointer
 from .loops import MixedPrecision, batch_reader, fit
 
@@ -56,7 +56,7 @@ class Critic:
 
     def generator_loss(self, real: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
         self.network.train()
-        loss = F.relu(1 - self.network(real)).mean() + F.relu(1 + self.network(drawn.detach())).mean()
+        loss = critic_hinge_loss(self.network, real, drawn)
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.optimiser.step()

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..checks import model_device
 from ..progress import Progress, Reporter
-from .attgan import PatchDiscriminator
+from .attgan import PatchDiscriminator, critic_hinge_loss
 from .loops import _elbo_terms, batch_reader, one_cycle
 
 
@@ -104,7 +104,7 @@ def train_vae_gan(
                 drawn = model.decode(codes).float()
                 recon = drawn[: len(x)]
 
-                critic_loss = (F.relu(1 - critic(x)).mean() + F.relu(1 + critic(drawn.detach())).mean())
+                critic_loss = critic_hinge_loss(critic, x, drawn)
                 critic_opt.zero_grad(set_to_none=True)
                 critic_loss.backward()
                 critic_opt.step()
