@@ -11,7 +11,8 @@ Protocol:
   pixels, a different architecture again; it is never used to choose anything, and training it is seeded).
 - Realism: FID over mnist-oracle's penultimate features against the real held-out digits of the other three sets,
   beside the same FID for the set's real digits (the floor), for the generator's reconstructions G(E(x)) and for
-  the Mirror-CFE decoder's reconstructions D(F(x)). L1, the share of pixels changed by more than 0.1 and COUT
+  the Mirror-CFE decoder's reconstructions D(F(x)). L1, the share of pixels changed by more than 0.1, COUT and the
+  share of paths whose target probability never falls by more than 0.05 from frame to frame ("monotone")
   complete the rows.
 - Faces: ``faces-editor`` flips each attribute of fresh faces; success as read by ``faces-classifier`` and by a face
   judge trained here (a GAP CNN half as wide, on faces of its own seed, never in any loss of the editor), and the
@@ -43,7 +44,7 @@ from cfnb.data import load_mnist, synth_faces
 from cfnb.forward import forward_in_batches
 from cfnb.metrics import oracle_validity
 from cfnb.metrics.fid import domain_features, frechet_distance
-from cfnb.metrics.transition import cout
+from cfnb.metrics.transition import cout, path_monotonicity
 from cfnb.models import load
 
 CACHE = Path(__file__).resolve().parents[1] / "artifacts" / "faithfulness"
@@ -161,6 +162,7 @@ def counterfactual_row(result: cfnb.Counterfactuals, classifier: nn.Module, judg
     row["L1"] = (cf - x).abs().mean().item()
     row["changed"] = ((cf - x).abs().amax(1) > 0.1).float().mean().item()
     row["COUT"] = cout(classifier, x, cf, source, target).mean().item()
+    row["monotone"] = path_monotonicity(result.trajectory_probabilities, target)[1].float().mean().item()
     row["seconds"] = result.seconds
     return row
 
@@ -214,7 +216,7 @@ def run_mnist(methods: Sequence[str], generator_name: str, decoder_name: str | N
             print(f"| {sample} | {name} | {sel:.1f} | {mean:.1f} | {worst:.1f} |")
     helpers = {"latent": {"generator": generator}, "causal": {"generator": generator}, "mirror": {"decoder": decoder}}
     results: dict[str, Any] = {"references": references, "methods": {}}
-    keys = ["validity", "oracle", "MLP judge", "FID", "L1", "changed", "COUT"]
+    keys = ["validity", "oracle", "MLP judge", "FID", "L1", "changed", "COUT", "monotone"]
     for method in methods:
         per_sample: dict[str, list[dict[str, float]]] = {}
         for s, samples in enumerate(sets):

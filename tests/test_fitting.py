@@ -16,7 +16,7 @@ from tiny_models import intensity_bands
 
 import cfnb
 from cfnb.data import synth_faces
-from cfnb.models import load
+from cfnb.models import ConvVAE, load
 from cfnb.training import DecoderLossWeights, fit_classifier, fit_editor, fit_generator, fit_mirror_decoder
 
 
@@ -53,7 +53,13 @@ def bands():
     return images.expand(-1, 3, -1, -1).contiguous(), labels
 
 
-@pytest.mark.parametrize("kind", ["classifier", "generator", "vae-gan", "decoder", "adversarial decoder"])
+def small_vae(side: int = 16) -> ConvVAE:
+    torch.manual_seed(11)
+    return ConvVAE(latent_dim=4, channels=1, hidden=16, image_size=side).eval()
+
+
+@pytest.mark.parametrize("kind", ["classifier", "generator", "vae-gan", "decoder", "adversarial decoder",
+                                  "generator decoder"])
 def test_training_resumes_to_the_weights_of_an_uninterrupted_run(kind, bands, tmp_path, tiny_classifier):
     images, labels = bands
     common = {"seed": 4, "validation": 0.25, "batch_size": 8, "log": None, "checkpoint_every": 3, "device": "cpu"}
@@ -65,7 +71,9 @@ def test_training_resumes_to_the_weights_of_an_uninterrupted_run(kind, bands, tm
             return fit_generator(images, latent_dim=4, hidden=16, epochs=2, out=out,
                                  adversarial_epochs=1 if kind == "vae-gan" else 0, **common, **extra)
         # the adversarial decoder's critic trains from the first step: a checkpoint without it resumes elsewhere
-        losses = {"weights": DecoderLossWeights(adversarial=0.5)} if kind == "adversarial decoder" else {}
+        losses: dict = {"weights": DecoderLossWeights(adversarial=0.5)} if kind == "adversarial decoder" else {}
+        if kind == "generator decoder":
+            losses["generator"] = small_vae()
         return fit_mirror_decoder(tiny_classifier, images[:, :1], epochs=2, width=8, out=out, **common, **losses,
                                   **extra)
 
@@ -125,6 +133,29 @@ def test_fit_sizes_its_models_to_the_data():
                                  device="cpu")
     assert decoder.card.kwargs["image_size"] == [22, 22]
     assert decoder.model(classifier.features(images[:2])).shape == (2, 1, 22, 22)
+
+
+def test_a_decoder_drawing_through_a_generator_trains_only_its_mapper(bands, tmp_path, tiny_classifier):
+    images = bands[0][:, :1]
+    vae = small_vae()
+    fitted = fit_mirror_decoder(tiny_classifier, images, epochs=2, validation=0.25, batch_size=8, generator=vae,
+                                out=tmp_path / "decoder", log=None, progress=False, device="cpu")
+    decoder = fitted.model
+    assert fitted.card.architecture == "GeneratorFeatureDecoder"
+    # a frozen copy: weights and batch-norm statistics as the generator's, though the decoder was in train mode
+    assert same_weights(decoder.generator, vae)
+    maps = tiny_classifier.features(images[:4])
+    assert torch.allclose(decoder(maps), vae.decode(decoder.code(maps)))
+    loaded = load(tmp_path / "decoder")
+    assert same_weights(loaded, decoder)
+    result = cfnb.explain(tiny_classifier, images[:4], 2, method="mirror", decoder=loaded, progress=False)
+    assert result.counterfactual.shape == (4, 1, 16, 16)
+    with pytest.raises(TypeError, match="takes a cfnb.models.ConvVAE"):
+        fit_mirror_decoder(tiny_classifier, images, epochs=1, generator=torch.nn.Identity(), log=None,
+                           progress=False, device="cpu")
+    with pytest.raises(ValueError, match="train a ConvVAE on these images"):
+        fit_mirror_decoder(tiny_classifier, images, epochs=1, generator=small_vae(32), log=None, progress=False,
+                           device="cpu")
 
 
 def test_mixed_precision_trains(bands):

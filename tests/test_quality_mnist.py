@@ -52,7 +52,7 @@ def test_latent_counterfactuals_convince_the_oracle(results, mnist_models, name,
     assert oracle_of(results, mnist_models, "latent", name) >= least
 
 
-@pytest.mark.parametrize("name, least", [("pairs", 0.45), ("all-targets", 0.10)])
+@pytest.mark.parametrize("name, least", [("pairs", 0.87), ("all-targets", 0.93)])
 def test_mirror_oracle_validity(results, mnist_models, name, least):
     assert oracle_of(results, mnist_models, "mirror", name) >= least
 
@@ -65,12 +65,11 @@ def test_pixel_baseline_fools_only_the_classifier(results, mnist_models, name):
 
 
 def test_mirror_probability_of_target_rises_along_the_path(results):
+    from cfnb.metrics import path_monotonicity
+
     result = results["mirror", "pairs"]
-    index = result.target[None, :, None].expand(result.trajectory.shape[0], -1, 1)
-    p_target = result.trajectory_probabilities.gather(2, index).squeeze(2)
-    rises = (p_target[-1] > p_target[0]).float().mean().item()
-    monotone = ((p_target[1:] - p_target[:-1]) >= -0.05).all(0).float().mean().item()
-    assert rises >= 0.95 and monotone >= 0.8
+    rises, monotone = path_monotonicity(result.trajectory_probabilities, result.target)
+    assert rises.float().mean() >= 0.95 and monotone.float().mean() >= 0.9
 
 
 def test_same_seed_same_counterfactuals_on_cpu(samples, mnist_models):

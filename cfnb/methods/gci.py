@@ -28,6 +28,7 @@ from .base import (
 )
 from .registry import Helper, Option, register
 
+ONE_CALL_ROWS = 16  # up to this many images, the plain and the jittered drawing share one classifier call
 GCI = "Liu, Kailkhura, Loveland, Han: Generative Counterfactual Introspection, GlobalSIP 2019"
 
 
@@ -76,8 +77,12 @@ def latent(problem: Problem, *, steps: int, lr: float, lam: float, p: float, kap
 
     def objective(z: torch.Tensor, rows: torch.Tensor | None) -> StepOutcome:
         image, wanted = render(z, rows), pick(target, rows)
-        logits = classifier(image)
-        seen = classifier(jitter(image, shift, noise)) if (noise > 0 or shift > 0) else logits
+        if not (noise > 0 or shift > 0):
+            logits = seen = classifier(image)
+        elif len(image) <= ONE_CALL_ROWS:  # small batches: one call for both, the call's fixed cost dominates
+            logits, seen = classifier(torch.cat([image, jitter(image, shift, noise)])).chunk(2)
+        else:  # large ones: two calls, a doubled batch is slower than two (measured 11 against 15 cf/s at 256)
+            logits, seen = classifier(image), classifier(jitter(image, shift, noise))
         loss = lam * F.cross_entropy(seen, wanted, reduction="none") + proximity_term(pick(x, rows), image, p)
         loss = loss + prior * z.pow(2).flatten(1).mean(1)
         if cycle > 0:

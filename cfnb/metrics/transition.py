@@ -1,4 +1,5 @@
-"""COUT (counterfactual transition, Khorram & Li, CVPR 2022): how fast inserting the changed pixels moves the class."""
+"""How a counterfactual's change moves the class: COUT (counterfactual transition, Khorram & Li, CVPR 2022) over
+inserted pixels, and the monotonicity of a method's own path."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -89,3 +90,22 @@ def cout(
         curves = _insertion_curves(classifier, original, counterfactual, classes, steps, batch_size)
         areas = torch.trapezoid(curves, dx=1.0 / steps, dim=0)
     return areas[:, 1] - areas[:, 0]
+
+
+def path_monotonicity(trajectory_probabilities: torch.Tensor, target: torch.Tensor,
+                      tolerance: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether each path moves steadily to its target: ``(rises, monotone)``, two (N,) bool tensors.
+
+    ``rises``: the target's probability is higher at the last frame than at the first. ``monotone``: it never
+    falls by more than ``tolerance`` from one frame to the next (small wobbles of a decoded path are allowed).
+
+    Args:
+        trajectory_probabilities: (T, N, K) class probabilities of each frame (``Counterfactuals``' field).
+        target: (N,) target classes.
+    """
+    if trajectory_probabilities.ndim != 3:
+        raise ValueError(f"trajectory_probabilities must be (T, N, K), got {tuple(trajectory_probabilities.shape)}")
+    frames, n, classes = trajectory_probabilities.shape
+    target = as_labels("target", target, n, trajectory_probabilities.device, classes)
+    p = trajectory_probabilities.gather(2, target[None, :, None].expand(frames, n, 1)).squeeze(2)
+    return p[-1] > p[0], ((p[1:] - p[:-1]) >= -tolerance).all(0)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from torch import nn
 
-from .architectures import AttributeEditor, ConvVAE, FeatureDecoder, GAPClassifier, LeNetClassifier
+from .architectures import (
+    AttributeEditor,
+    ConvVAE,
+    FeatureDecoder,
+    GAPClassifier,
+    GeneratorFeatureDecoder,
+    LeNetClassifier,
+)
 from .gap import GAPView, gap_view
 from .generators import ColourGenerator, PatchGenerator
 from .registry import ModelCard, companion, load_card, read_folder_card, read_registry
@@ -17,7 +24,8 @@ from .wrappers import AttributeClassifier
 
 __all__ = [
     "load", "available", "companion", "ModelCard", "GAPClassifier", "LeNetClassifier", "ConvVAE", "AttributeEditor",
-    "FeatureDecoder", "AttributeClassifier", "ColourGenerator", "PatchGenerator", "GAPView", "gap_view",
+    "FeatureDecoder", "GeneratorFeatureDecoder", "AttributeClassifier", "ColourGenerator", "PatchGenerator",
+    "GAPView", "gap_view",
 ]
 
 

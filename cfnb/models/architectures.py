@@ -212,3 +212,42 @@ class FeatureDecoder(nn.Module):
         if self.image_size is not None and tuple(images.shape[-2:]) != self.image_size:
             images = nn.functional.interpolate(images, size=self.image_size, mode="bilinear", align_corners=False)
         return images
+
+
+class GeneratorFeatureDecoder(nn.Module):
+    """Feature-map-to-image decoder that draws through a frozen generator: ``G(mapper(feature_map))``.
+
+    The ``mapper`` (a convolution and two linear layers) turns a (D, h, w) map into a code of the generator, a
+    ``ConvVAE`` built from ``generator_kwargs`` whose weights are a frozen copy (only the mapper is trained, by
+    ``cfnb.training.train_decoder(..., generator=...)``). Every decode is then one of the generator's drawings, so
+    the edited maps along a Mirror-CFE path decode to digits of the data's kind rather than to what a free decoder
+    makes of maps no real image has.
+    """
+
+    generator: ConvVAE
+    feature_size: tuple[int, ...]
+    generator_kwargs: dict[str, int]
+
+    def __init__(self, feature_channels: int, feature_size: list[int] | tuple[int, int],
+                 generator_kwargs: dict[str, int], hidden: int = 256, width: int = 64):
+        super().__init__()
+        self.feature_channels, self.feature_size = feature_channels, tuple(feature_size)
+        self.generator_kwargs, self.hidden, self.width = dict(generator_kwargs), hidden, width
+        self.generator = ConvVAE(**generator_kwargs)
+        self.generator.requires_grad_(False)
+        h, w = self.feature_size
+        self.mapper = nn.Sequential(
+            nn.Conv2d(feature_channels, width, 3, 1, 1), nn.BatchNorm2d(width), nn.ReLU(), nn.Flatten(),
+            nn.Linear(width * h * w, hidden), nn.ReLU(), nn.Linear(hidden, self.generator.latent_dim))
+
+    def train(self, mode: bool = True) -> GeneratorFeatureDecoder:
+        super().train(mode)
+        self.generator.eval()  # frozen: its batch-norm statistics stay those it was trained with
+        return self
+
+    def code(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """The generator code (N, latent_dim) a feature map is drawn from."""
+        return self.mapper(feature_map)
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.generator.decode(self.code(feature_map))

@@ -138,11 +138,13 @@ def load_card(card: ModelCard) -> nn.Module:
     return model
 
 
-def companion(name: str, architecture: str, cards: dict[str, ModelCard] | None = None) -> str | None:
-    """The shipped model of ``architecture`` made for the shipped model ``name`` (its card's ``extra["classifier"]``),
-    e.g. the Mirror-CFE decoder of a classifier; None when there is none."""
+def companion(name: str, architecture: str | tuple[str, ...],
+              cards: dict[str, ModelCard] | None = None) -> str | None:
+    """The shipped model of ``architecture`` (or of any of several) made for the shipped model ``name`` (its card's
+    ``extra["classifier"]``), e.g. the Mirror-CFE decoder of a classifier; None when there is none."""
     cards = read_registry() if cards is None else cards
+    kinds = (architecture,) if isinstance(architecture, str) else architecture
     for card in cards.values():
-        if card.architecture == architecture and card.extra.get("classifier") == name:
+        if card.architecture in kinds and card.extra.get("classifier") == name:
             return card.name
     return None

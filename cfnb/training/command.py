@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generator: epochs as a VAE-GAN after the VAE's (sharper drawings)")
     parser.add_argument("--adversarial", type=float, default=None,
                         help="decoder: weight of the adversarial loss on decoded edits (0: none)")
+    parser.add_argument("--generator", default=None,
+                        help="decoder: draw through this generator (a ConvVAE: a shipped name or a model folder); only "
+                             "a mapper from feature maps to its codes is trained")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--validation", type=float, default=0.1, help="share of the images held out to measure on")
@@ -64,9 +67,15 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--adversarial-epochs is for a generator; a decoder takes --adversarial WEIGHT")
             if args.kind != "decoder" and args.adversarial is not None:
                 raise ValueError("--adversarial is for a decoder; a generator takes --adversarial-epochs N")
+            if args.kind != "decoder" and args.generator is not None:
+                raise ValueError("--generator is for a decoder (the generator it draws through)")
             if args.kind == "decoder":
                 if args.adversarial is not None:
                     options["weights"] = DecoderLossWeights(adversarial=args.adversarial)
+                if args.generator is not None:
+                    from ..models import load
+
+                    options["generator"] = load(args.generator)
                 result = fitting.fit_mirror_decoder(_classifier(args), data, **options)
             elif args.kind == "generator":
                 if args.adversarial_epochs is not None:

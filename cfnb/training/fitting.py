@@ -21,7 +21,7 @@ from torch import nn
 from ..checks import model_device
 from ..data.sources import ImageSource, image_source
 from ..forward import forward_in_batches
-from ..models.architectures import AttributeEditor, ConvVAE, GAPClassifier, LeNetClassifier
+from ..models.architectures import AttributeEditor, ConvVAE, GAPClassifier, GeneratorFeatureDecoder, LeNetClassifier
 from ..models.registry import ModelCard, sha256_of, write_folder_card
 from ..progress import Progress
 from .attgan import reader_columns, train_attribute_editor
@@ -259,6 +259,7 @@ def fit_mirror_decoder(
     name: str | None = None,
     log: Log | None = print,
     progress: Progress = True,
+    generator: nn.Module | None = None,
     **losses: Any,
 ) -> FitResult:
     """Train the Mirror-CFE decoder of a GAP classifier (``cfnb.training.train_decoder``) on the data's images.
@@ -268,6 +269,8 @@ def fit_mirror_decoder(
             ``cfnb.models.gap_view``); frozen during training.
         multilabel: the classifier's outputs are attributes (default: it has ``attribute_names`` and no
             ``class_names``).
+        generator: a ``ConvVAE`` for these images to draw through (a ``GeneratorFeatureDecoder``: only the mapper
+            from feature maps to its codes is trained); None trains a free ``FeatureDecoder``.
         **losses: ``weights``, ``max_reach``, ``warmup`` of ``train_decoder``.
 
     Returns:
@@ -282,19 +285,28 @@ def fit_mirror_decoder(
     run_on = _device(device)
     decoder = train_decoder(classifier, train, epochs=epochs, batch_size=batch_size, lr=lr, width=width,
                             multilabel=multilabel, seed=seed, device=run_on, log=log, progress=progress,
-                            checkpoints=_checkpoints(out, checkpoint_every, resume), amp=amp, **losses)
+                            checkpoints=_checkpoints(out, checkpoint_every, resume), amp=amp, generator=generator,
+                            **losses)
     quality = {}
     if held is not None:
         measured = measure_decoder(classifier, decoder, held.batch(torch.arange(len(held)))[0], multilabel)
         quality = {f"held_out_{key}" if key == "recon_l1" else key: value for key, value in measured.items()}
         quality["held_out_images"] = len(held)
+    owner = getattr(classifier, "cfnb_name", None) or type(classifier).__name__
+    return _finish(decoder, type(decoder).__name__, decoder_kwargs(decoder), f"features of {owner} on "
+                   f"{source.description}", quality, {"classifier": owner}, out, name)
+
+
+def decoder_kwargs(decoder: Any) -> dict[str, Any]:
+    """The architecture arguments a model card keeps for a Mirror-CFE decoder of either kind."""
+    if isinstance(decoder, GeneratorFeatureDecoder):
+        return {"feature_channels": decoder.feature_channels, "feature_size": list(decoder.feature_size),
+                "generator_kwargs": dict(decoder.generator_kwargs), "hidden": decoder.hidden, "width": decoder.width}
     kwargs: dict[str, Any] = {"feature_channels": decoder.feature_channels, "image_channels": decoder.image_channels,
                               "upsamplings": decoder.upsamplings, "width": decoder.width}
     if decoder.image_size is not None:
         kwargs["image_size"] = list(decoder.image_size)
-    owner = getattr(classifier, "cfnb_name", None) or type(classifier).__name__
-    return _finish(decoder, "FeatureDecoder", kwargs, f"features of {owner} on {source.description}", quality,
-                   {"classifier": owner}, out, name)
+    return kwargs
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..checks import model_device
 from ..methods.mirror import boundary, cam_prior, edit_feature_map, gap_parts, reflection
-from ..models.architectures import FeatureDecoder
+from ..models.architectures import ConvVAE, FeatureDecoder, GeneratorFeatureDecoder
 from ..modes import frozen
 from ..progress import Progress
 from .attgan import PatchDiscriminator, critic_hinge_loss
@@ -23,7 +23,8 @@ from .loops import MixedPrecision, batch_reader, fit
 @dataclass(frozen=True)
 class DecoderLossWeights:
     """Weights of the decoder's losses (Mirror-CFE's; see ``train_decoder``). ``adversarial`` 0 leaves the
-    discriminator out (faster, and enough for decoders whose paths are not judged for realism)."""
+    discriminator out (faster, and enough for decoders whose paths are not judged for realism). ``code`` and
+    ``cycle`` act only on a decoder that draws through a generator (``train_decoder(..., generator=...)``)."""
 
     image: float = 10.0
     feature: float = 1.0
@@ -31,6 +32,8 @@ class DecoderLossWeights:
     classification: float = 0.05
     triangulation: float = 0.1
     adversarial: float = 0.0
+    code: float = 1.0
+    cycle: float = 0.1
 
 
 def _triangulation(images: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
@@ -79,6 +82,23 @@ def _training_boundary(head: nn.Linear, pooled: torch.Tensor, generator: torch.G
     return head.weight[attribute] * sign[:, None], bias * sign, attribute
 
 
+def _generator_decoder(generator: nn.Module, probe: torch.Tensor,
+                       probe_images: torch.Tensor) -> GeneratorFeatureDecoder:
+    """A decoder drawing through a frozen copy of ``generator`` (a ``ConvVAE`` for the classifier's images)."""
+    if not isinstance(generator, ConvVAE):
+        raise TypeError(f"train_decoder(generator=...) takes a cfnb.models.ConvVAE (e.g. load('mnist-vae')), got "
+                        f"{type(generator).__name__}")
+    kwargs = {"latent_dim": generator.latent_dim, "channels": generator.channels,
+              "hidden": generator.to_mean.in_features, "image_size": generator.image_size}
+    if (generator.channels, generator.image_size) != (probe_images.shape[1], probe_images.shape[-1]):
+        side = generator.image_size
+        raise ValueError(f"the generator draws {generator.channels}x{side}x{side} images, the classifier reads "
+                         f"{tuple(probe_images.shape[1:])}: train a ConvVAE on these images")
+    decoder = GeneratorFeatureDecoder(probe.shape[1], list(probe.shape[-2:]), kwargs)
+    decoder.generator.load_state_dict(generator.state_dict())
+    return decoder
+
+
 def _class_loss(logits: torch.Tensor, edited_logits: torch.Tensor, attribute: torch.Tensor | None) -> torch.Tensor:
     """The decoded edit must be classified as its features are: CE to their class, or BCE on the moved attribute."""
     if attribute is None:
@@ -106,7 +126,8 @@ def train_decoder(
     progress: Progress = True,
     checkpoints: Checkpointer | None = None,
     amp: bool = False,
-) -> FeatureDecoder:
+    generator: nn.Module | None = None,
+) -> FeatureDecoder | GeneratorFeatureDecoder:
     """Train a Mirror-CFE decoder for a frozen GAP classifier (minutes on a CPU for MNIST).
 
     Each batch decodes the real feature maps (image reconstruction) and feature maps moved along random mirror
@@ -130,6 +151,12 @@ def train_decoder(
         device: where to train (default: the classifier's device); the classifier is frozen there for the run
             and put back as it was afterwards.
         log / progress / checkpoints / amp: as for ``cfnb.training.loops.fit``.
+        generator: a ``ConvVAE`` of the classifier's images. The decoder is then a ``GeneratorFeatureDecoder``:
+            a frozen copy of the generator draws every decode and only a mapper from feature maps to its codes is
+            trained, with two more losses: ``weights.code`` (the code of a real image's map is the generator's own
+            code of that image) and ``weights.cycle`` (the generator's encoder gives an edit's code back for its
+            drawing). Mirror paths then stay among the generator's drawings instead of decoding edited maps, which
+            no real image has, to what a free decoder makes of them.
     """
     features, head = gap_parts(classifier)
     read, n = batch_reader(images)
@@ -143,22 +170,36 @@ def train_decoder(
         upsamplings = max(0, int(round(math.log2(probe_images.shape[-1] / probe.shape[-1]))))
         natural = (probe.shape[-2] * 2**upsamplings, probe.shape[-1] * 2**upsamplings)
         size = tuple(probe_images.shape[-2:])
-        decoder = FeatureDecoder(probe.shape[1], probe_images.shape[1], upsamplings, width,
-                                 image_size=list(size) if size != natural else None).to(run_on)
+        decoder: FeatureDecoder | GeneratorFeatureDecoder
+        if generator is None:
+            decoder = FeatureDecoder(probe.shape[1], probe_images.shape[1], upsamplings, width,
+                                     image_size=list(size) if size != natural else None).to(run_on)
+        else:
+            decoder = _generator_decoder(generator, probe, probe_images).to(run_on)
         critic = Critic(probe_images.shape[1], min(size), run_on) if weights.adversarial > 0 else None
 
-        def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
+        def batch_loss(index: torch.Tensor, rng: torch.Generator, step: int) -> torch.Tensor:
             x = read(index)[0].to(run_on)
             with torch.no_grad():
                 fmap = features(x)
                 pooled = fmap.mean((2, 3))
-                w, b, attribute = _training_boundary(head, pooled, generator, multilabel)
-                k = torch.rand(len(x), generator=generator).to(run_on) * max_reach
+                w, b, attribute = _training_boundary(head, pooled, rng, multilabel)
+                k = torch.rand(len(x), generator=rng).to(run_on) * max_reach
                 change = (reflection(pooled, w, b) - pooled) * k[:, None]
                 edited_map = edit_feature_map(fmap, change, cam_prior(fmap, w))
                 edited_pooled = pooled + change
                 edited_logits = head(edited_pooled)
-            decoded = decoder(torch.cat([fmap, edited_map])).float()
+            if not isinstance(decoder, GeneratorFeatureDecoder):
+                decoded = decoder(torch.cat([fmap, edited_map])).float()
+                code_terms = [decoded.new_zeros(()), decoded.new_zeros(())]
+            else:
+                drawer = decoder.generator
+                codes = decoder.code(torch.cat([fmap, edited_map]))
+                decoded = drawer.decode(codes).float()
+                with torch.no_grad():
+                    real_codes = drawer.encode(x)
+                code_terms = [F.mse_loss(codes[: len(x)], real_codes),
+                              F.mse_loss(drawer.encode(decoded[len(x):]), codes[len(x):])]
             recon = decoded[: len(x)]
             re_pooled = features(decoded).mean((2, 3)).float()
             scale = pooled.pow(2).mean().clamp_min(1e-8)
@@ -169,13 +210,14 @@ def train_decoder(
                 _class_loss(head(re_pooled[len(x):]), edited_logits, attribute),
                 _triangulation(decoded, torch.cat([pooled, edited_pooled])),
                 critic.generator_loss(x, decoded) if critic is not None else decoded.new_zeros(()),
+                *code_terms,
             ])
             epoch, batch = divmod(step, per_epoch)
             share = (epoch + batch * batch_size / n) / epochs
             ramp = min(1.0, max(0.0, (share - warmup) / max(warmup, 1e-8)))
             weight = torch.tensor([weights.image, weights.feature * ramp, weights.edit_feature * ramp,
                                    weights.classification * ramp, weights.triangulation * ramp,
-                                   weights.adversarial * ramp], device=run_on)
+                                   weights.adversarial * ramp, weights.code, weights.cycle * ramp], device=run_on)
             return (losses * weight).sum()
 
         fit(decoder, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, optimiser="adam",

@@ -49,7 +49,7 @@ def mirror_decoder_recipe(classifier_name: str, images: torch.Tensor, test_image
                                 **options)
     measured = measure_decoder(classifier, fitted.model, test_images, multilabel)
     quality = {("test_recon_l1" if key == "recon_l1" else key): value for key, value in measured.items()}
-    return TrainedModel(fitted.model, "FeatureDecoder", fitted.card.kwargs, f"features of {classifier_name}",
+    return TrainedModel(fitted.model, fitted.card.architecture, fitted.card.kwargs, f"features of {classifier_name}",
                         quality, extra={"classifier": classifier_name})
 
 
