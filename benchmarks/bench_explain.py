@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 import cfnb
 from cfnb.data import load_mnist
-from cfnb.methods.mirror import DECODER_ARCHITECTURES
 from cfnb.models import companion, load
+from cfnb.models.architectures import MIRROR_DECODERS
 
 
 def reset_peak() -> None:
@@ -101,7 +101,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, cpus {os.cpu_count()}")
     data = load_mnist("test")
     classifier, vae = load("mnist-classifier").to(device), load("mnist-vae").to(device)
-    decoder = load(companion("mnist-classifier", DECODER_ARCHITECTURES)).to(device)
+    decoder = load(companion("mnist-classifier", MIRROR_DECODERS)).to(device)
     helpers = {"latent": {"generator": vae}, "causal": {"generator": vae}, "mirror": {"decoder": decoder},
                "pixel": {}, "pgd": {}}
     batches = (1, 16, 64) if args.quick else (1, 16, 256)

@@ -143,7 +143,7 @@ def test_a_decoder_drawing_through_a_generator_trains_only_its_mapper(bands, tmp
     decoder = fitted.model
     assert fitted.card.architecture == "GeneratorFeatureDecoder"
     # a frozen copy: weights and batch-norm statistics as the generator's, though the decoder was in train mode
-    assert same_weights(decoder.generator, vae)
+    assert same_weights(decoder.drawer, vae.decoder)
     maps = tiny_classifier.features(images[:4])
     assert torch.allclose(decoder(maps), vae.decode(decoder.code(maps)))
     loaded = load(tmp_path / "decoder")

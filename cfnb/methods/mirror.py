@@ -21,7 +21,6 @@ from .base import MethodOutput, Problem, StepOutcome, margin, pick, run_batched
 from .registry import Helper, Option, register
 
 PATH_CHUNK = 512  # feature maps decoded per decoder call along a mirror path
-DECODER_ARCHITECTURES = ("FeatureDecoder", "GeneratorFeatureDecoder")  # the two kinds train_decoder makes
 
 
 def gap_parts(classifier: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Linear]:
@@ -87,10 +86,11 @@ class ShippedDecoder:
     @staticmethod
     def _card(classifier: nn.Module) -> str | None:
         from ..models import companion
+        from ..models.architectures import MIRROR_DECODERS
 
         name = getattr(classifier, "cfnb_name", None) or getattr(getattr(classifier, "multilabel", None),
                                                                  "cfnb_name", None)
-        return companion(name, DECODER_ARCHITECTURES) if name else None
+        return companion(name, MIRROR_DECODERS) if name else None
 
     def available(self, classifier: nn.Module) -> bool:
         return self._card(classifier) is not None

@@ -79,6 +79,24 @@ def vae_stages(image_size: int) -> int:
     return stages
 
 
+def _vae_widths(image_size: int) -> tuple[list[int], int]:
+    """Channels of each stride-2 stage of a ``ConvVAE`` and the side of its smallest map."""
+    stages = vae_stages(image_size)
+    return [32, 64, 128, 128, 128][:stages], image_size // 2**stages
+
+
+def vae_decoder(latent_dim: int, channels: int, hidden: int, image_size: int) -> nn.Sequential:
+    """A ``ConvVAE``'s decoder (its ``decoder`` attribute): code (N, latent_dim) to images in [0, 1]."""
+    widths, side = _vae_widths(image_size)
+    layers: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU(),
+                               nn.Linear(hidden, widths[-1] * side * side), nn.ReLU(),
+                               nn.Unflatten(1, (widths[-1], side, side))]
+    for cin, cout in zip(widths[::-1], widths[::-1][1:]):
+        layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.ReLU()]
+    layers += [nn.ConvTranspose2d(widths[0], channels, 4, 2, 1), nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
 class ConvVAE(nn.Module):
     """Convolutional VAE for square images of 16-256 px; ``encode``/``decode`` make it a generator for GCI's latent
     method.
@@ -98,9 +116,7 @@ class ConvVAE(nn.Module):
         self.latent_dim = latent_dim
         self.channels = channels
         self.image_size = image_size
-        stages = vae_stages(image_size)
-        widths = [32, 64, 128, 128, 128][:stages]
-        side = image_size // 2**stages
+        widths, side = _vae_widths(image_size)
         encoder: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
         for cin, cout in zip(widths, widths[1:]):
             encoder += [nn.Conv2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
@@ -108,13 +124,7 @@ class ConvVAE(nn.Module):
         self.encoder = nn.Sequential(*encoder)
         self.to_mean = nn.Linear(hidden, latent_dim)
         self.to_logvar = nn.Linear(hidden, latent_dim)
-        decoder: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU(),
-                                    nn.Linear(hidden, widths[-1] * side * side), nn.ReLU(),
-                                    nn.Unflatten(1, (widths[-1], side, side))]
-        for cin, cout in zip(widths[::-1], widths[::-1][1:]):
-            decoder += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.BatchNorm2d(cout), nn.ReLU()]
-        decoder += [nn.ConvTranspose2d(widths[0], channels, 4, 2, 1), nn.Sigmoid()]
-        self.decoder = nn.Sequential(*decoder)
+        self.decoder = vae_decoder(latent_dim, channels, hidden, image_size)
 
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance, each (N, latent_dim)."""
@@ -214,17 +224,19 @@ class FeatureDecoder(nn.Module):
         return images
 
 
+MIRROR_DECODERS = ("FeatureDecoder", "GeneratorFeatureDecoder")  # the decoder kinds train_decoder makes
+
+
 class GeneratorFeatureDecoder(nn.Module):
     """Feature-map-to-image decoder that draws through a frozen generator: ``G(mapper(feature_map))``.
 
-    The ``mapper`` (a convolution and two linear layers) turns a (D, h, w) map into a code of the generator, a
-    ``ConvVAE`` built from ``generator_kwargs`` whose weights are a frozen copy (only the mapper is trained, by
-    ``cfnb.training.train_decoder(..., generator=...)``). Every decode is then one of the generator's drawings, so
-    the edited maps along a Mirror-CFE path decode to digits of the data's kind rather than to what a free decoder
-    makes of maps no real image has.
+    The ``mapper`` (a convolution and two linear layers) turns a (D, h, w) map into a code of a ``ConvVAE``
+    built from ``generator_kwargs``; ``drawer`` is a frozen copy of that VAE's decoder (only the mapper is trained,
+    by ``cfnb.training.train_decoder(..., generator=...)``). Every decode is then one of the generator's drawings,
+    so the edited maps along a Mirror-CFE path decode to images of the data's kind rather than to what a free
+    decoder makes of maps no real image has.
     """
 
-    generator: ConvVAE
     feature_size: tuple[int, ...]
     generator_kwargs: dict[str, int]
 
@@ -233,16 +245,16 @@ class GeneratorFeatureDecoder(nn.Module):
         super().__init__()
         self.feature_channels, self.feature_size = feature_channels, tuple(feature_size)
         self.generator_kwargs, self.hidden, self.width = dict(generator_kwargs), hidden, width
-        self.generator = ConvVAE(**generator_kwargs)
-        self.generator.requires_grad_(False)
+        self.drawer = vae_decoder(**generator_kwargs)
+        self.drawer.requires_grad_(False)
         h, w = self.feature_size
         self.mapper = nn.Sequential(
             nn.Conv2d(feature_channels, width, 3, 1, 1), nn.BatchNorm2d(width), nn.ReLU(), nn.Flatten(),
-            nn.Linear(width * h * w, hidden), nn.ReLU(), nn.Linear(hidden, self.generator.latent_dim))
+            nn.Linear(width * h * w, hidden), nn.ReLU(), nn.Linear(hidden, generator_kwargs["latent_dim"]))
 
     def train(self, mode: bool = True) -> GeneratorFeatureDecoder:
         super().train(mode)
-        self.generator.eval()  # frozen: its batch-norm statistics stay those it was trained with
+        self.drawer.eval()  # frozen: its batch-norm statistics stay those it was trained with
         return self
 
     def code(self, feature_map: torch.Tensor) -> torch.Tensor:
@@ -250,4 +262,4 @@ class GeneratorFeatureDecoder(nn.Module):
         return self.mapper(feature_map)
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.generator.decode(self.code(feature_map))
+        return self.drawer(self.code(feature_map))

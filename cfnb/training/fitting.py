@@ -259,7 +259,7 @@ def fit_mirror_decoder(
     name: str | None = None,
     log: Log | None = print,
     progress: Progress = True,
-    generator: nn.Module | None = None,
+    generator: ConvVAE | None = None,
     **losses: Any,
 ) -> FitResult:
     """Train the Mirror-CFE decoder of a GAP classifier (``cfnb.training.train_decoder``) on the data's images.

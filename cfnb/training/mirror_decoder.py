@@ -95,7 +95,7 @@ def _generator_decoder(generator: nn.Module, probe: torch.Tensor,
         raise ValueError(f"the generator draws {generator.channels}x{side}x{side} images, the classifier reads "
                          f"{tuple(probe_images.shape[1:])}: train a ConvVAE on these images")
     decoder = GeneratorFeatureDecoder(probe.shape[1], list(probe.shape[-2:]), kwargs)
-    decoder.generator.load_state_dict(generator.state_dict())
+    decoder.drawer.load_state_dict(generator.decoder.state_dict())
     return decoder
 
 
@@ -126,7 +126,7 @@ def train_decoder(
     progress: Progress = True,
     checkpoints: Checkpointer | None = None,
     amp: bool = False,
-    generator: nn.Module | None = None,
+    generator: ConvVAE | None = None,
 ) -> FeatureDecoder | GeneratorFeatureDecoder:
     """Train a Mirror-CFE decoder for a frozen GAP classifier (minutes on a CPU for MNIST).
 
@@ -152,17 +152,17 @@ def train_decoder(
             and put back as it was afterwards.
         log / progress / checkpoints / amp: as for ``cfnb.training.loops.fit``.
         generator: a ``ConvVAE`` of the classifier's images. The decoder is then a ``GeneratorFeatureDecoder``:
-            a frozen copy of the generator draws every decode and only a mapper from feature maps to its codes is
-            trained, with two more losses: ``weights.code`` (the code of a real image's map is the generator's own
-            code of that image) and ``weights.cycle`` (the generator's encoder gives an edit's code back for its
-            drawing). Mirror paths then stay among the generator's drawings instead of decoding edited maps, which
-            no real image has, to what a free decoder makes of them.
+            a frozen copy of the generator's decoder draws every decode and only a mapper from feature maps to its
+            codes is trained, with two more losses: ``weights.code`` (the code of a real image's map is the
+            generator's own code of that image) and ``weights.cycle`` (the generator's encoder gives an edit's code
+            back for its drawing). Mirror paths then stay among the generator's drawings instead of decoding
+            edited maps, which no real image has, to what a free decoder makes of them.
     """
     features, head = gap_parts(classifier)
     read, n = batch_reader(images)
     run_on = torch.device(device) if device is not None else (model_device(classifier) or torch.device("cpu"))
     per_epoch = math.ceil(n / batch_size)
-    with frozen([classifier], run_on):
+    with frozen([classifier, generator], run_on):
         torch.manual_seed(seed)
         with torch.no_grad():
             probe_images = read(torch.arange(min(2, n)))[0]
@@ -193,13 +193,13 @@ def train_decoder(
                 decoded = decoder(torch.cat([fmap, edited_map])).float()
                 code_terms = [decoded.new_zeros(()), decoded.new_zeros(())]
             else:
-                drawer = decoder.generator
+                assert generator is not None  # a GeneratorFeatureDecoder is built only from one
                 codes = decoder.code(torch.cat([fmap, edited_map]))
-                decoded = drawer.decode(codes).float()
+                decoded = decoder.drawer(codes).float()
                 with torch.no_grad():
-                    real_codes = drawer.encode(x)
+                    real_codes = generator.encode(x)
                 code_terms = [F.mse_loss(codes[: len(x)], real_codes),
-                              F.mse_loss(drawer.encode(decoded[len(x):]), codes[len(x):])]
+                              F.mse_loss(generator.encode(decoded[len(x):]), codes[len(x):])]
             recon = decoded[: len(x)]
             re_pooled = features(decoded).mean((2, 3)).float()
             scale = pooled.pow(2).mean().clamp_min(1e-8)

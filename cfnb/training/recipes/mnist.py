@@ -67,7 +67,7 @@ def mnist_vae(seed: int = 2) -> TrainedModel:
 
 
 MIRROR_DECODER_EPOCHS = 30
-MIRROR_DECODER_ADVERSARIAL = 0.1  # chosen on bench_faithfulness's selection set against 0 (docs/models.md)
+MIRROR_DECODER_ADVERSARIAL = 0.1  # chosen on bench_faithfulness's selection set among 0, 0.1, 0.3 (docs/models.md)
 
 
 @recipe("mnist-classifier-mirror-decoder")
