@@ -90,6 +90,32 @@ def test_training_resumes_to_the_weights_of_an_uninterrupted_run(kind, bands, tm
     assert whole.card.quality == resumed.card.quality and "held_out_images" in whole.card.quality
 
 
+def test_a_generator_stopped_in_its_vae_gan_stage_resumes_there(bands, tmp_path):
+    """fit_generator(adversarial_epochs=N) checkpoints both stages: a run killed in the VAE-GAN stage resumes there
+    (critic and its optimiser restored) and ends with the weights of an uninterrupted run."""
+    images, _ = bands
+    common = {"latent_dim": 4, "hidden": 16, "epochs": 2, "adversarial_epochs": 2, "seed": 4, "validation": 0.25,
+              "batch_size": 8, "log": None, "checkpoint_every": 3, "device": "cpu"}
+    calls = []
+
+    def stop_in_second_stage(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 10 + 7:  # 10 VAE steps, then 7 of the VAE-GAN's 10
+            raise Interrupt
+
+    with one_thread():
+        whole = fit_generator(images, out=tmp_path / "whole", progress=False, **common)
+        with pytest.raises(Interrupt):
+            fit_generator(images, out=tmp_path / "resumed", progress=stop_in_second_stage, **common)
+        saved = torch.load(tmp_path / "resumed" / "vae-gan-checkpoint.pt", weights_only=False)
+        assert (saved["position"]["epoch"], saved["position"]["batch"]) == (1, 1)
+        assert {"critic", "critic_optimiser"} <= set(saved["state"])
+        resumed = fit_generator(images, out=tmp_path / "resumed", progress=False, resume=True, **common)
+    assert same_weights(whole.model, resumed.model)
+    assert not same_weights(whole.model, fit_generator(images, progress=False,
+                                                       **{**common, "adversarial_epochs": 0}).model)
+
+
 def test_editor_training_resumes_to_the_same_weights(tmp_path):
     faces = synth_faces(40, seed=3, size=16)
     reader = fit_classifier(faces, widths=(4, 8), epochs=1, validation=0, log=None, progress=False, device="cpu").model

@@ -18,21 +18,27 @@ CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class Checkpointer:
-    """Saves a loop's state to ``folder/checkpoint.pt`` every ``every`` steps and restores it when resuming.
+    """Saves a loop's state to ``folder/checkpoint.pt`` (or ``file_name``) every ``every`` steps and restores it when
+    resuming.
 
     Args:
         folder: where the checkpoint lives (created if needed).
         every: save after every ``every`` steps (and after the last one).
         resume: restore the checkpoint found in ``folder`` (if any) before the loop starts.
+        file_name: the checkpoint's file in ``folder``; a training with several stages gives each its own.
     """
 
-    def __init__(self, folder: str | Path, every: int = 500, resume: bool = False):
+    def __init__(self, folder: str | Path, every: int = 500, resume: bool = False, file_name: str = CHECKPOINT_FILE):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"checkpoint_every must be an int >= 1 (steps), got {every!r}")
         self.folder = Path(folder)
         self.every = every
         self.resume = resume
-        self.path = self.folder / CHECKPOINT_FILE
+        self.path = self.folder / file_name
+
+    def for_stage(self, file_name: str) -> Checkpointer:
+        """A checkpointer like this one (folder, interval, resume) that writes ``file_name`` instead."""
+        return Checkpointer(self.folder, self.every, self.resume, file_name)
 
     def restore(self, stateful: Mapping[str, Any], generators: Mapping[str, torch.Generator]) -> dict[str, Any] | None:
         """Load the saved state into ``stateful`` and ``generators`` (and torch's global generator); return the saved

@@ -31,6 +31,7 @@ from .mirror_decoder import train_decoder
 from .vae_gan import train_vae_gan
 
 WEIGHTS_FILE = "model.safetensors"
+VAE_GAN_CHECKPOINT = "vae-gan-checkpoint.pt"  # the second stage of fit_generator(adversarial_epochs=N)
 Log = Callable[[str], None]
 
 
@@ -213,7 +214,8 @@ def fit_generator(
 
     ``adversarial_epochs`` > 0 continues the trained VAE as a VAE-GAN for that many epochs
     (``cfnb.training.train_vae_gan``): sharper drawings, also between and beyond the codes of real images, where
-    counterfactual searches go. That stage is not checkpointed: a resumed run redoes it from the VAE's end.
+    counterfactual searches go. With ``out`` each stage is checkpointed (``checkpoint.pt``, then
+    ``vae-gan-checkpoint.pt``), and a resumed run continues in the stage where it stopped.
 
     Returns:
         A ``FitResult`` whose card records the held-out reconstruction L1 (of ``decode(encode(x))``).
@@ -227,11 +229,13 @@ def fit_generator(
     kwargs: dict[str, Any] = {"latent_dim": latent_dim, "channels": source.channels, "hidden": hidden,
                               "image_size": side}
     vae = ConvVAE(**kwargs)
+    checkpoints = _checkpoints(out, checkpoint_every, resume)
     train_vae(vae, train, epochs=epochs, lr=lr, batch_size=batch_size, beta=beta, seed=seed, device=_device(device),
-              log=log, progress=progress, checkpoints=_checkpoints(out, checkpoint_every, resume), amp=amp)
+              log=log, progress=progress, checkpoints=checkpoints, amp=amp)
     if adversarial_epochs > 0:
-        train_vae_gan(vae, train, epochs=adversarial_epochs, seed=seed, device=_device(device), log=log,
-                      progress=progress)
+        train_vae_gan(vae, train, epochs=adversarial_epochs, batch_size=batch_size, seed=seed, device=_device(device),
+                      log=log, progress=progress,
+                      checkpoints=checkpoints.for_stage(VAE_GAN_CHECKPOINT) if checkpoints is not None else None)
     quality: dict[str, Any] = {}
     if held is not None:
         images = held.batch(torch.arange(len(held)))[0]

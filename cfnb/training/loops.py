@@ -106,6 +106,7 @@ def fit(
     batch_size: int = 128,
     seed: int = 0,
     optimiser: str = "adam",
+    betas: tuple[float, float] = (0.9, 0.999),
     pct_start: float = 0.1,
     log_every: int = 1,
     log: Callable[[str], None] | None = print,
@@ -123,13 +124,14 @@ def fit(
     position) is saved every few steps and, when resuming, restored first: the run continues where it stopped and
     ends with the weights an uninterrupted run gives. ``amp`` runs each step under mixed precision.
     ``extra_state`` names more objects with a ``state_dict`` (e.g. a discriminator that ``batch_loss`` updates, and
-    its optimiser) that the checkpoints keep beside the model's.
+    its optimiser) that the checkpoints keep beside the model's. ``betas`` are Adam's (adversarial training takes
+    (0.5, 0.999)).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = model.parameters()
-    opt = (torch.optim.AdamW(params, lr=lr, weight_decay=1e-4) if optimiser == "adamw"
-           else torch.optim.Adam(params, lr=lr))
+    opt = (torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=1e-4) if optimiser == "adamw"
+           else torch.optim.Adam(params, lr=lr, betas=betas))
     per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * per_epoch
     schedule = one_cycle(opt, lr, total_steps, pct_start)

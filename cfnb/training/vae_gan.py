@@ -11,7 +11,6 @@ so reconstructions stay faithful and the code stays a standard normal.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checks import model_device
-from ..progress import Progress, Reporter
+from ..progress import Progress
 from .attgan import PatchDiscriminator, critic_hinge_loss
-from .loops import _elbo_terms, batch_reader, one_cycle
+from .checkpoints import Checkpointer
+from .loops import _elbo_terms, batch_reader, fit
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,12 @@ def train_vae_gan(
     device: str | torch.device | None = None,
     log: Callable[[str], None] | None = print,
     progress: Progress = True,
+    checkpoints: Checkpointer | None = None,
 ) -> nn.Module:
     """Train ``vae`` (``encode_distribution``/``decode``; usually a VAE trained by ``train_vae`` first) further as a
-    VAE-GAN (see the module docstring). Adam (betas 0.5, 0.999) for both networks, one critic step per batch, a
-    one-cycle schedule for the VAE.
+    VAE-GAN (see the module docstring) on the shared loop (``cfnb.training.loops.fit``): Adam (betas 0.5, 0.999)
+    for both networks, one critic step per batch, a one-cycle schedule for the VAE. With ``checkpoints`` the critic
+    and its optimiser are saved beside the VAE's state, so a resumed run ends with an uninterrupted run's weights.
 
     Args:
         images: an (N, C, H, W) tensor in [0, 1], or any data ``cfnb.data.image_source`` takes.
@@ -81,49 +83,31 @@ def train_vae_gan(
     run_on = torch.device(device) if device is not None else (model_device(vae) or torch.device("cpu"))
     vae.to(run_on)
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     channels = read(torch.arange(1))[0].shape[1]
     critic = PatchDiscriminator(channels, width=critic_width, depth=2).to(run_on)
-    vae_opt = torch.optim.Adam(vae.parameters(), lr=lr, betas=(0.5, 0.999))
     critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=(0.5, 0.999))
-    per_epoch = -(-n // batch_size)
-    schedule = one_cycle(vae_opt, lr, epochs * per_epoch, 0.1)
-    start = time.perf_counter()
-    with Reporter(progress, epochs * per_epoch, "training the VAE-GAN", unit="step") as reporter:
-        for epoch in range(epochs):
-            vae.train()
-            critic.train()
-            order = torch.randperm(n, generator=generator)
-            sums = torch.zeros(4)
-            for batch in range(per_epoch):
-                x = read(order[batch * batch_size:(batch + 1) * batch_size])[0].to(run_on)
-                mean, logvar = model.encode_distribution(x)
-                z, kl = _elbo_terms(mean, logvar)
-                prior = torch.randn(mean.shape, generator=generator).to(mean)
-                codes = torch.cat([z, prior, _mixed_codes(mean.detach(), generator)])
-                drawn = model.decode(codes).float()
-                recon = drawn[: len(x)]
 
-                critic_loss = critic_hinge_loss(critic, x, drawn)
-                critic_opt.zero_grad(set_to_none=True)
-                critic_loss.backward()
-                critic_opt.step()
+    def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
+        critic.train()
+        x = read(index)[0].to(run_on)
+        mean, logvar = model.encode_distribution(x)
+        z, kl = _elbo_terms(mean, logvar)
+        prior = torch.randn(mean.shape, generator=generator).to(mean)
+        drawn = model.decode(torch.cat([z, prior, _mixed_codes(mean.detach(), generator)])).float()
 
-                real_hidden, _ = _discriminator_features(critic, x)
-                fake_hidden, fake_scores = _discriminator_features(critic, drawn)
-                likelihood = F.binary_cross_entropy(recon, x, reduction="sum") / len(x)
-                matching = F.l1_loss(fake_hidden[: len(x)], real_hidden.detach()) * x[0].numel()
-                adversarial = -fake_scores.mean() * x[0].numel()
-                loss = (likelihood + weights.kl * kl + weights.feature_matching * matching
-                        + weights.adversarial * adversarial)
-                vae_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                vae_opt.step()
-                schedule.step()
-                sums += torch.tensor([likelihood.item(), kl.item(), matching.item(), critic_loss.item()])
-                reporter.update(epoch * per_epoch + batch + 1, epochs * per_epoch)
-            nll, kl_mean, match, critic_mean = (sums / per_epoch).tolist()
-            reporter.say(f"  epoch {epoch + 1:3d}/{epochs}  nll {nll:.1f}  kl {kl_mean:.1f}  feature {match:.1f}  "
-                         f"critic {critic_mean:.3f}  ({time.perf_counter() - start:.0f}s)", log)
-    vae.eval()
+        critic_loss = critic_hinge_loss(critic, x, drawn)
+        critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        critic_opt.step()
+
+        real_hidden, _ = _discriminator_features(critic, x)
+        fake_hidden, fake_scores = _discriminator_features(critic, drawn)
+        likelihood = F.binary_cross_entropy(drawn[: len(x)], x, reduction="sum") / len(x)
+        matching = F.l1_loss(fake_hidden[: len(x)], real_hidden.detach()) * x[0].numel()
+        adversarial = -fake_scores.mean() * x[0].numel()
+        return likelihood + weights.kl * kl + weights.feature_matching * matching + weights.adversarial * adversarial
+
+    fit(vae, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, betas=(0.5, 0.999), log=log,
+        progress=progress, checkpoints=checkpoints, extra_state={"critic": critic, "critic_optimiser": critic_opt})
+    critic.eval()
     return vae
