@@ -84,11 +84,10 @@ def train_vae_gan(
     vae.to(run_on)
     torch.manual_seed(seed)
     channels = read(torch.arange(1))[0].shape[1]
-    critic = PatchDiscriminator(channels, width=critic_width, depth=2).to(run_on)
+    critic = PatchDiscriminator(channels, width=critic_width, depth=2).to(run_on)  # new modules are in train mode
     critic_opt = torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=(0.5, 0.999))
 
     def batch_loss(index: torch.Tensor, generator: torch.Generator, step: int) -> torch.Tensor:
-        critic.train()
         x = read(index)[0].to(run_on)
         mean, logvar = model.encode_distribution(x)
         z, kl = _elbo_terms(mean, logvar)
@@ -109,5 +108,4 @@ def train_vae_gan(
 
     fit(vae, n, batch_loss, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, betas=(0.5, 0.999), log=log,
         progress=progress, checkpoints=checkpoints, extra_state={"critic": critic, "critic_optimiser": critic_opt})
-    critic.eval()
     return vae
